@@ -1,0 +1,162 @@
+"""``gmxai explain``: attribution maps for images, as raw .npy plus overlay .png."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import ParameterError
+from .common import add_align_option, add_model_options, image_paths_from_args, load_model_from_args
+from .runner import RunSummary, run_images
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="compute attribution maps for images",
+        description="Run attribution methods and write, per image, DIR/<image-stem>/<method>.npy "
+        "(the raw signed float32 map at model input resolution) and <method>.png (an overlay on "
+        "the preprocessed face), plus DIR/manifest.json. With a top-K target the files are "
+        "<method>.top1.npy ... <method>.topK.npy. `gmxai methods` lists methods and parameters.",
+    )
+    add_model_options(p)
+    add_align_option(p)
+    p.add_argument("--methods", required=True, help="comma-separated method names, or 'all'")
+    p.add_argument(
+        "--target",
+        default="predicted",
+        help="'predicted' (default), a class index, a class name, or top:K for the K best classes",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="METHOD.NAME=VALUE",
+        help="override a method parameter, e.g. occlusion.stride=10 (repeatable)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    p.set_defaults(func=run)
+
+
+def parse_methods(text: str) -> list[str]:
+    from ..core.methods import list_methods
+
+    if text.strip().lower() == "all":
+        return [m.name for m in list_methods()]
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise ParameterError("--methods is empty")
+    return list(dict.fromkeys(names))
+
+
+def parse_params(items: list[str], methods: list[str]) -> dict[str, dict[str, str]]:
+    """``METHOD.NAME=VALUE`` strings -> {method: {name: value}}; values are validated by the engine."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        method, dot, name = key.strip().partition(".")
+        if not sep or not dot or not method or not name:
+            raise ParameterError(f"--param {item!r}: expected METHOD.NAME=VALUE, e.g. occlusion.stride=10")
+        if method not in methods:
+            raise ParameterError(f"--param {item!r}: method {method!r} is not in --methods")
+        out.setdefault(method, {})[name] = value.strip()
+    return out
+
+
+def versions() -> dict[str, str]:
+    import captum
+    import torch
+
+    from .. import __version__
+
+    return {
+        "gmxai_desktop": __version__,
+        "torch": torch.__version__,
+        "captum": captum.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.atomic import atomic_write_text
+    from ..core.engine import explain
+    from ..core.methods import get_method
+    from ..core.pipeline import prepare_file
+    from ..core.render import overlay, save_png
+
+    methods = parse_methods(args.methods)
+    params = parse_params(args.param, methods)
+    resolved = {m: get_method(m).resolve_params(params.get(m)) for m in methods}  # fail fast
+    adapter = load_model_from_args(args)
+    paths = image_paths_from_args(args.inputs)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    summary = RunSummary()
+    manifest: dict[str, Any] = {
+        "model": {"id": adapter.model_id, "arch": adapter.arch, "classes": adapter.num_classes},
+        "device": str(adapter.device),
+        "methods": methods,
+        "params": resolved,
+        "target": args.target,
+        "align": args.align,
+        "versions": versions(),
+        "images": [],
+    }
+    used_stems: set[str] = set()
+
+    def write_manifest() -> None:
+        atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1, default=str))
+
+    def one(path: Path) -> None:
+        entry: dict[str, Any] = {"image": str(path), "status": "error"}
+        manifest["images"].append(entry)
+        try:
+            stem = unique_stem(path.stem, used_stems)
+            entry["output"] = stem
+            t0 = time.perf_counter()
+            prep = prepare_file(adapter, path, align=args.align)
+            entry["alignment"] = prep.status
+            entry["alignment_message"] = prep.message
+            results = explain(adapter, prep.x, methods, target=args.target, params=params)
+            targets = list(dict.fromkeys(r.target for r in results))
+            img_dir = out_dir / stem
+            img_dir.mkdir(parents=True, exist_ok=True)
+            files = []
+            for r in results:
+                name = r.method if len(targets) == 1 else f"{r.method}.top{targets.index(r.target) + 1}"
+                np.save(img_dir / f"{name}.npy", r.map.astype(np.float32))
+                sign = "signed" if float(r.map.min()) < 0 else "positive"
+                save_png(img_dir / f"{name}.png", overlay(prep.display, r.map, sign=sign))
+                files.append({"file": f"{stem}/{name}.npy", **r.metadata()})
+            save_png(img_dir / "face.png", prep.display)
+            entry.update(status="ok", results=files, seconds=round(time.perf_counter() - t0, 3))
+        except Exception as exc:
+            entry["error"] = str(exc)
+            raise
+        finally:
+            write_manifest()
+
+    write_manifest()
+    run_images(paths, one, summary)
+    summary.print("explain")
+    ok = len(summary.ok)
+    print(f"gmxai explain: {ok} of {ok + len(summary.failed)} images explained; results in {out_dir}")
+    return summary.exit_code
+
+
+def unique_stem(stem: str, used: set[str]) -> str:
+    """Images from different folders can share a stem; never let one overwrite another's maps."""
+    candidate, n = stem, 2
+    while candidate in used:
+        candidate, n = f"{stem}-{n}", n + 1
+    used.add(candidate)
+    return candidate

@@ -1,0 +1,65 @@
+"""``gmxai predict``: class scores (and the embedding) for images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .common import add_align_option, add_model_options, image_paths_from_args, load_model_from_args
+from .runner import RunSummary, run_images
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="predict syndromes for face images",
+        description="Print the top-K classes for each image. With --json, print one object per "
+        "image with the full logits, the embedding (where the model has one) and the top list.",
+    )
+    add_model_options(p)
+    add_align_option(p)
+    p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.engine import predict
+    from ..core.pipeline import prepare_file
+
+    if args.top < 1:
+        from ..core.errors import ParameterError
+
+        raise ParameterError("--top must be at least 1")
+    adapter = load_model_from_args(args)
+    paths = image_paths_from_args(args.inputs)
+    summary = RunSummary()
+    records: list[dict] = []
+
+    def one(path: Path) -> None:
+        prep = prepare_file(adapter, path, align=args.align)
+        pred = predict(adapter, prep.x, top=min(args.top, adapter.num_classes))
+        rec = {
+            "image": str(path),
+            "alignment": prep.status,
+            "alignment_message": prep.message,
+            "logits": [float(v) for v in pred.logits],
+            "top": [{"index": i, "name": n, "score": float(s)} for i, n, s in pred.top],
+        }
+        if pred.embedding is not None:
+            rec["embedding"] = [float(v) for v in pred.embedding]
+        records.append(rec)
+        if not args.json:
+            tops = ", ".join(f"{n} {s:.3f}" for _, n, s in pred.top)
+            note = "" if prep.face.aligned else f"  [{prep.message}]"
+            print(f"{path.name}: {tops}{note}")
+
+    run_images(paths, one, summary)
+    if args.json:
+        for path, reason in summary.failed:
+            records.append({"image": str(path), "error": reason})
+        print(json.dumps(records, indent=1))
+    summary.print("predict")
+    return summary.exit_code
