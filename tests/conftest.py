@@ -21,4 +21,4 @@ os.environ.setdefault("GMXAI_CONFIG_DIR", os.path.join(os.environ.get("TMPDIR", 
 
 # Two cores in CI: one torch thread per test process keeps timings stable and avoids
 # oversubscription when Qt worker threads run torch too.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+torch.set_num_threads(1)

@@ -86,7 +86,7 @@ class ModelAdapter:
         from ..imageio import to_model_input
 
         arr = to_model_input(rgb, self.input_size, self.channels)
-        x = torch.from_numpy(arr).float().div_(255.0)
+        x = torch.from_numpy(np.array(arr, copy=True)).float().div_(255.0)
         mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
         x = (x - mean) / std

@@ -1,0 +1,141 @@
+"""``gmxai composite``: composite faces and syndrome-wise mean maps for a labelled folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..core.jobs import JobControl
+from .cmd_explain import parse_methods, parse_params
+from .common import add_align_option, add_model_options, load_model_from_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "composite",
+        help="composite faces and syndrome-wise attribution maps",
+        description="For each syndrome, average the aligned faces (mean, or exact median) and the raw "
+        "attribution maps of its images. Writes OUT/<class>/face.png, OUT/<class>/<method>.npy (the "
+        "mean raw float32 map at model input resolution), the same over all images under OUT/_all/ "
+        "(the generic face and maps), OUT/counts.json ({class: images used}) and OUT/manifest.json "
+        "(settings, class -> folder, skipped and excluded images). Class folder names are the class "
+        "names with characters unsafe in file names replaced by '_'. Labels come from subfolder names "
+        "or --labels. With --cache a cancelled run resumes where it stopped. Exit status 1 when some "
+        "images could not be used (listed on stderr and in manifest.json).",
+    )
+    add_model_options(p)
+    add_align_option(p)
+    p.add_argument("--images", required=True, metavar="DIR", help="folder of face images")
+    p.add_argument(
+        "--labels",
+        metavar="CSV",
+        help="CSV with columns image,label (default: each image's subfolder name is its label)",
+    )
+    p.add_argument(
+        "--methods",
+        default="",
+        help="comma-separated attribution methods, or 'all' (default: composite faces only)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="METHOD.NAME=VALUE",
+        help="override a method parameter, e.g. occlusion.stride=10 (repeatable)",
+    )
+    p.add_argument(
+        "--target",
+        choices=("true", "predicted"),
+        default="true",
+        help="explain each image's true class (default) or the class the model predicted",
+    )
+    p.add_argument("--only-correct", action="store_true", help="use only correctly classified images")
+    p.add_argument(
+        "--statistic",
+        choices=("mean", "median"),
+        default="mean",
+        help="how faces are combined (default: mean); the median is exact. Maps are always means",
+    )
+    p.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="leave out images whose label is not a class of the model, instead of stopping",
+    )
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep per-image results (aligned faces, maps) here, so an interrupted or extended run "
+        "only computes what is missing. It holds patient-derived data: choose its place accordingly",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(func=run)
+
+
+def _progress_printer() -> JobControl:
+    """A one-line progress display on an interactive terminal; silent otherwise (logs, pipes)."""
+    if not sys.stderr.isatty():
+        return JobControl()
+
+    def show(fraction: float, message: str) -> None:
+        print(f"\r{fraction * 100:5.1f}%  {message[:70]:<70}", end="", file=sys.stderr, flush=True)
+
+    return JobControl(on_progress=show, min_interval_s=0.2)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.composites import ALL, compute_composites, save_composites
+    from ..core.errors import ParameterError
+    from ..core.labels import read_labels
+    from ..core.methods import get_method
+
+    methods = parse_methods(args.methods) if args.methods.strip() else []
+    params = parse_params(args.param, methods)
+    for m in methods:
+        get_method(m).resolve_params(params.get(m))  # fail fast, before loading anything
+    images_dir = Path(args.images)
+    if not images_dir.is_dir():
+        raise ParameterError(f"--images {images_dir}: not a folder")
+    labels = read_labels(images_dir, Path(args.labels) if args.labels else None)
+    if not labels:
+        raise ParameterError(f"no labelled images in {images_dir}")
+    adapter = load_model_from_args(args)
+    job = _progress_printer()
+    try:
+        result = compute_composites(
+            adapter,
+            labels,
+            methods,
+            target=args.target,
+            only_correct=args.only_correct,
+            statistic=args.statistic,
+            params=params,
+            align=args.align,
+            cache_dir=Path(args.cache) if args.cache else None,
+            job=job,
+            unknown_labels="skip" if args.skip_unknown else "error",
+        )
+    except KeyboardInterrupt:
+        if job.on_progress is not None:
+            print(file=sys.stderr)
+        if args.cache:
+            print(f"gmxai composite: finished images are cached in {args.cache}; run the same "
+                  "command again to resume", file=sys.stderr)
+        raise
+    if job.on_progress is not None:
+        print(file=sys.stderr)
+    out_dir = Path(args.out)
+    save_composites(result, out_dir, image_root=images_dir)
+
+    for path, reason in result.skipped:
+        print(f"gmxai composite: skipped {path.name}: {reason}", file=sys.stderr)
+    if result.excluded:
+        print(f"gmxai composite: {len(result.excluded)} image(s) excluded by the options "
+              "(listed in manifest.json)", file=sys.stderr)
+    used = [c for c in result.classes if result.counts.get(c)]
+    print(
+        f"gmxai composite: {result.counts.get(ALL, 0)} images in {len(used)} syndrome(s) "
+        f"({result.computed} computed, {result.cached} from the cache, {len(result.skipped)} skipped, "
+        f"{len(result.excluded)} excluded); results in {out_dir}"
+    )
+    return 1 if result.skipped else 0
