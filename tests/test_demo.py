@@ -160,8 +160,8 @@ def test_demo_data_cli(tmp_path, capsys):
     out = tmp_path / "d"
     assert main(["demo-data", "--out", str(out), "--per-class", "1", "--seed", "4",
                  "--imbalance", "macrostomia=2,micrognathia=0"]) == 0
-    assert "wrote 8 faces" in capsys.readouterr().out
-    assert len(list((out / "images").rglob("*.png"))) == 8 == len(list((out / "masks").glob("*.png")))
+    assert "wrote 7 faces" in capsys.readouterr().out
+    assert len(list((out / "images").rglob("*.png"))) == 7 == len(list((out / "masks").glob("*.png")))
     assert main(["demo-data", "--out", str(out), "--per-class", "1"]) == 2  # refuses to overwrite
     assert main(["demo-data", "--out", str(out), "--per-class", "1", "--imbalance", "zipf:x"]) == 2
 
@@ -175,7 +175,9 @@ def test_demo_model_paths_follow_resources_dir(tmp_path, monkeypatch):
         demo_model_paths("other")
 
 
-@pytest.mark.parametrize("name", ["demo", "demo-imbalanced"])
+# Only the balanced model is bundled so far; demo-imbalanced joins this list once it is trained
+# (issue #3). Until then `--model demo-imbalanced` fails with "not bundled" (tested in test_models).
+@pytest.mark.parametrize("name", ["demo"])
 def test_bundled_models_are_upstream_v1_state_dicts(name):
     ckpt, classes = demo_model_paths(name)
     state = torch.load(ckpt, weights_only=True)
