@@ -16,7 +16,7 @@ from gmxai_desktop.core.demo.dataset import class_counts, face_rngs, write_datas
 from gmxai_desktop.core.demo.faces import make_face
 from gmxai_desktop.core.errors import ParameterError
 
-REFERENCE_SHAPES = Path("/work/shared/reference/gestaltmatcher_v1_state_dict_shapes.json")
+REFERENCE_SHAPES = Path(__file__).parent / "data" / "gestaltmatcher_v1_state_dict_shapes.json"
 
 
 def _digest(root: Path) -> dict[str, str]:

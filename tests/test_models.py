@@ -27,7 +27,7 @@ from gmxai_desktop.core.models.gm_v1 import GestaltMatcherV1
 # torch.jit.trace/script/save announce their deprecation; the tests use them to make fixtures.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:FutureWarning")
 
-REFERENCE_SHAPES = Path("/work/shared/reference/gestaltmatcher_v1_state_dict_shapes.json")
+REFERENCE_SHAPES = Path(__file__).parent / "data" / "gestaltmatcher_v1_state_dict_shapes.json"
 
 
 # ------------------------------------------------------------------------------------------------
