@@ -13,6 +13,9 @@ work through ``shared``:
 * perturbation and path methods run in batches sized to about a second of compute, capped by
   memory; cancellation is checked at every layer, so it lands within one layer's work.
 
+Methods always run the network in evaluation mode on that copy, whatever mode the user's model
+is in, and never modify or hook the user's model (the GUI keeps using it from other threads).
+
 Passing the same ``shared`` dict to later calls for the same image and model (the GUI does)
 reuses all of that; a dict that belonged to another image or model is cleared automatically.
 """

@@ -137,25 +137,29 @@ class Plan:
     infos: dict[fx.Node, _Info]
     saving: float  # estimated operations per occluded image relative to a full forward
 
+    def axis_regions(self, axis: int, span: Interval) -> list[tuple[Interval, Interval]]:
+        """Along one axis, per stage: (interval of its input to compute, changed interval of its
+        output), for an input change in ``span``; as many stages as the change reaches. Axes are
+        independent (every op here is separable), so callers cache this per row / column span."""
+        out: list[tuple[Interval, Interval]] = []
+        changed = span
+        for stage in self.stages:
+            got = _forward_span(stage.nodes, self.infos, axis, changed)[stage.nodes[-1]]
+            if got is None:
+                break
+            out.append((_backward_span(stage.nodes, self.infos, axis, got, stage.step[axis]), got))
+            changed = got
+        return out
+
     def regions(self, rows: Interval, cols: Interval) -> list[StageRegion] | None:
         """Per stage, the input crop to compute and the changed output region, for an input
-        change in rows x cols; None once nothing changes any more."""
-        out: list[StageRegion] = []
-        changed = (rows, cols)
-        for stage in self.stages:
-            spans = []
-            for axis in (0, 1):
-                got = _forward_span(stage.nodes, self.infos, axis, changed[axis])[stage.nodes[-1]]
-                if got is None:
-                    return out or None
-                spans.append(got)
-            need = (
-                _backward_span(stage.nodes, self.infos, 0, spans[0], stage.step[0]),
-                _backward_span(stage.nodes, self.infos, 1, spans[1], stage.step[1]),
-            )
-            out.append(StageRegion(need=need, changed=(spans[0], spans[1])))
-            changed = (spans[0], spans[1])
-        return out
+        change in rows x cols; None if nothing changes, shorter than the stages if the change
+        dies out (later stages then see the clean tensor)."""
+        r, c = self.axis_regions(0, rows), self.axis_regions(1, cols)
+        n = min(len(r), len(c))
+        if n == 0:
+            return None
+        return [StageRegion(need=(r[i][0], c[i][0]), changed=(r[i][1], c[i][1])) for i in range(n)]
 
 
 def find_plan(model: nn.Module, x: torch.Tensor) -> Plan | None:
