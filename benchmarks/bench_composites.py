@@ -82,11 +82,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
 
-    from gmxai_desktop.core.composites import ALL, compute_composites
+    from gmxai_desktop.core.analysis.composites import ALL, compute_composites
+    from gmxai_desktop.core.analysis.embeddings import embed_gallery
+    from gmxai_desktop.core.base.errors import CheckpointError
     from gmxai_desktop.core.demo.classes import DEMO_CLASSES
-    from gmxai_desktop.core.embeddings import embed_gallery
-    from gmxai_desktop.core.errors import CheckpointError
-    from gmxai_desktop.core.labels import read_labels
+    from gmxai_desktop.core.inputs.labels import read_labels
     from gmxai_desktop.core.models import load_model
     from gmxai_desktop.core.models.gm_v1 import GestaltMatcherV1
 

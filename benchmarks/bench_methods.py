@@ -41,12 +41,12 @@ import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gmxai_desktop.core.engine import explain
-from gmxai_desktop.core.methods import METHOD_ORDER
-from gmxai_desktop.core.methods import occlusion as occlusion_module
-from gmxai_desktop.core.methods.common import baseline_tensor
-from gmxai_desktop.core.methods.occlusion import window_starts
-from gmxai_desktop.core.methods.surgery import make_private
+from gmxai_desktop.core.attribution.engine import explain
+from gmxai_desktop.core.attribution.methods import METHOD_ORDER
+from gmxai_desktop.core.attribution.methods import occlusion as occlusion_module
+from gmxai_desktop.core.attribution.methods.common import baseline_tensor
+from gmxai_desktop.core.attribution.methods.occlusion import window_starts
+from gmxai_desktop.core.attribution.methods.surgery import make_private
 from gmxai_desktop.core.models.base import LogitsOnly, ModelAdapter
 from gmxai_desktop.core.models.gm_v1 import GestaltMatcherV1
 

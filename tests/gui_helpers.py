@@ -122,8 +122,8 @@ def expected_maps(
     adapter, path: Path, methods: list[str], target: str = "predicted", params: dict | None = None
 ) -> dict[str, list]:
     """The core's results computed directly (no GUI), to compare what the panels show."""
-    from gmxai_desktop.core.engine import explain
-    from gmxai_desktop.core.pipeline import prepare_file
+    from gmxai_desktop.core.attribution.engine import explain
+    from gmxai_desktop.core.inputs.pipeline import prepare_file
 
     x = prepare_file(adapter, path).x
     return {m: explain(adapter, x, [m], target=target, params=params or {}) for m in methods}

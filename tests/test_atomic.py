@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gmxai_desktop.core import atomic
 from gmxai_desktop.core.annotations import AnnotationDocument, load_document
+from gmxai_desktop.core.base import atomic
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ import pytest
 from _composite_fixtures import CLASSES, make_adapter, make_net, write_folder
 from scipy.stats import spearmanr
 
-from gmxai_desktop.core.comparison import compare_composites, spearman, top_overlap, training_counts
-from gmxai_desktop.core.composites import ALL, CompositeResult, compute_composites
-from gmxai_desktop.core.errors import ParameterError
+from gmxai_desktop.core.analysis.comparison import compare_composites, spearman, top_overlap, training_counts
+from gmxai_desktop.core.analysis.composites import ALL, CompositeResult, compute_composites
+from gmxai_desktop.core.base.errors import ParameterError
 
 
 def test_spearman_matches_scipy_including_ties() -> None:

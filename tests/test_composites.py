@@ -15,17 +15,17 @@ import pytest
 from _composite_fixtures import CLASSES, make_adapter, make_net, save_checkpoint, write_folder
 from PIL import Image
 
-from gmxai_desktop.core import engine
-from gmxai_desktop.core.composites import (
+from gmxai_desktop.core.analysis.composites import (
     ALL,
     _Accumulator,
     compute_composites,
     load_composites,
     match_labels,
 )
-from gmxai_desktop.core.errors import Cancelled, ParameterError
-from gmxai_desktop.core.jobs import JobControl
-from gmxai_desktop.core.pipeline import prepare_file
+from gmxai_desktop.core.attribution import engine
+from gmxai_desktop.core.base.errors import Cancelled, ParameterError
+from gmxai_desktop.core.base.jobs import JobControl
+from gmxai_desktop.core.inputs.pipeline import prepare_file
 
 METHODS = ["saliency", "gradcam"]
 

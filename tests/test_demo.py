@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from gmxai_desktop.core.base.errors import ParameterError
 from gmxai_desktop.core.demo import CLASS_NAMES, DEMO_CLASSES, demo_data_dir, demo_model_paths
 from gmxai_desktop.core.demo.dataset import class_counts, face_rngs, write_dataset
 from gmxai_desktop.core.demo.faces import make_face
-from gmxai_desktop.core.errors import ParameterError
 
 REFERENCE_SHAPES = Path(__file__).parent / "data" / "gestaltmatcher_v1_state_dict_shapes.json"
 
@@ -96,7 +96,7 @@ def test_twins_share_the_person_and_differ_where_the_mask_says():
 
 
 def test_real_face_detector_finds_the_cartoon_faces_on_the_template():
-    from gmxai_desktop.core.face import ARCFACE_112_POINTS, detect_faces
+    from gmxai_desktop.core.inputs.face import ARCFACE_112_POINTS, detect_faces
 
     for i, name in enumerate(("unaffected", "bulbous-nose", "micrognathia")):
         face = make_face(name, *face_rngs(2, name, i), with_mask=False)
@@ -181,13 +181,13 @@ def test_demo_model_paths_follow_resources_dir(tmp_path, monkeypatch):
 def test_bundled_models_are_upstream_v1_state_dicts(name):
     ckpt, classes = demo_model_paths(name)
     state = torch.load(ckpt, weights_only=True)
-    reference = json.loads(REFERENCE_SHAPES.read_text()) if REFERENCE_SHAPES.exists() else None
-    if reference is not None:
-        shapes = reference.get("shapes", reference)
-        assert set(state) == set(shapes)
-        for key, shape in shapes.items():
-            if not key.startswith("classifier."):
-                assert list(state[key].shape) == list(shape), key
+    assert REFERENCE_SHAPES.is_file(), REFERENCE_SHAPES
+    reference = json.loads(REFERENCE_SHAPES.read_text())
+    shapes = reference.get("shapes", reference)
+    assert set(state) == set(shapes)
+    for key, shape in shapes.items():
+        if not key.startswith("classifier."):
+            assert list(state[key].shape) == list(shape), key
     names = classes.read_text().split()
     assert names == list(CLASS_NAMES)
     assert state["classifier.0.weight"].shape == (len(names), 320)
@@ -197,10 +197,10 @@ def test_bundled_models_are_upstream_v1_state_dicts(name):
 
 
 def test_bundled_demo_bundle_and_accuracy():
+    from gmxai_desktop.core.attribution.engine import predict
     from gmxai_desktop.core.demo import load_demo
-    from gmxai_desktop.core.engine import predict
-    from gmxai_desktop.core.labels import read_labels
-    from gmxai_desktop.core.pipeline import prepare_file
+    from gmxai_desktop.core.inputs.labels import read_labels
+    from gmxai_desktop.core.inputs.pipeline import prepare_file
 
     bundle = load_demo("demo", device="cpu")
     assert bundle.images_dir == demo_data_dir() / "images"

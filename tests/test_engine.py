@@ -13,11 +13,11 @@ import torch
 from nets import generic_adapter, resnet_adapter, small_adapter, v1_adapter
 from torch import nn
 
-from gmxai_desktop.core import engine
-from gmxai_desktop.core.engine import explain, predict
-from gmxai_desktop.core.errors import Cancelled, GmxaiError, ParameterError
-from gmxai_desktop.core.jobs import JobControl
-from gmxai_desktop.core.methods import common, occlusion, surgery
+from gmxai_desktop.core.attribution import engine
+from gmxai_desktop.core.attribution.engine import explain, predict
+from gmxai_desktop.core.attribution.methods import common, occlusion, surgery
+from gmxai_desktop.core.base.errors import Cancelled, GmxaiError, ParameterError
+from gmxai_desktop.core.base.jobs import JobControl
 
 
 @pytest.fixture(scope="module")

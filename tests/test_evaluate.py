@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gmxai_desktop.core import evaluate as ev
-from gmxai_desktop.core.errors import ParameterError
-from gmxai_desktop.core.labels import find_labels_csv, read_label_table, read_labels
+from gmxai_desktop.core.analysis import evaluate as ev
+from gmxai_desktop.core.base.errors import ParameterError
+from gmxai_desktop.core.inputs.labels import find_labels_csv, read_label_table, read_labels
 
 
 def _img(path: Path, value: int = 128, size: int = 112) -> Path:
@@ -129,8 +129,8 @@ def demo_adapter():
 
 def test_evaluate_accuracy_and_scores_with_oracle_maps(demo_subset, demo_adapter, monkeypatch):
     """An engine whose map *is* the mask must score 100 %; its negation must score 0 %."""
-    from gmxai_desktop.core import engine
-    from gmxai_desktop.core.methods.base import AttributionResult
+    from gmxai_desktop.core.attribution import engine
+    from gmxai_desktop.core.attribution.methods.base import AttributionResult
 
     current: dict[str, np.ndarray] = {}
     real_load = ev.read_mask

@@ -6,9 +6,12 @@ import threading
 
 import numpy as np
 import pytest
+import retinaface
+import skimage.data
+import skimage.transform
 
-from gmxai_desktop.core.errors import ParameterError
-from gmxai_desktop.core.face import (
+from gmxai_desktop.core.base.errors import ParameterError
+from gmxai_desktop.core.inputs.face import (
     ARCFACE_112_POINTS,
     TEMPLATES,
     AlignedFace,
@@ -24,8 +27,7 @@ from gmxai_desktop.core.face import (
 
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
-    skimage_data = pytest.importorskip("skimage.data")
-    return np.ascontiguousarray(skimage_data.astronaut())
+    return np.ascontiguousarray(skimage.data.astronaut())
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def grace() -> np.ndarray:
 
 
 def test_similarity_transform_matches_skimage():
-    transform = pytest.importorskip("skimage.transform")
+    transform = skimage.transform
     rng = np.random.default_rng(3)
     src = rng.uniform(0, 500, (5, 2))
     m = similarity_transform(src, ARCFACE_112_POINTS)
@@ -67,7 +69,6 @@ def test_templates():
 
 
 def test_float_landmarks_agree_with_package_decoding(astronaut, grace):
-    retinaface = pytest.importorskip("retinaface")
     for img in (astronaut, grace):
         ours = detect_faces(img)
         theirs = retinaface.detect_faces(img)

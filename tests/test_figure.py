@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 import zlib
@@ -28,8 +27,8 @@ from gmxai_desktop.core.annotations import (
     save_document,
     sha256_file,
 )
-from gmxai_desktop.core.errors import ParameterError
-from gmxai_desktop.core.figure import (
+from gmxai_desktop.core.base.errors import ParameterError
+from gmxai_desktop.core.output.figure import (
     AnnotationShape,
     FigureSpec,
     PanelSpec,
@@ -199,7 +198,6 @@ def test_pdf_is_one_page_with_one_image_per_panel_and_no_metadata(tmp_path):
     assert fonts and all(b"DejaVuSans" in f for f in fonts)
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
 def test_pdf_renders_with_poppler(tmp_path):
     path = save_figure(example_spec(), tmp_path / "fig.pdf")
     subprocess.run(
@@ -268,7 +266,7 @@ def test_zero_map_gets_a_note_instead_of_a_scale():
 def test_invalid_specs_are_user_errors(spec, message):
     with pytest.raises(Exception, match=message) as info:
         render_figure(spec)
-    from gmxai_desktop.core.errors import GmxaiError
+    from gmxai_desktop.core.base.errors import GmxaiError
 
     assert isinstance(info.value, GmxaiError)
 
@@ -383,7 +381,7 @@ def test_cli_single_image_all_formats_without_leaks(tiny_model, patient_folder, 
 def test_cli_batch_with_annotations_and_region_metrics(tiny_model, patient_folder, tmp_path, capsys):
     import csv
 
-    from gmxai_desktop.core.imageio import load_image
+    from gmxai_desktop.core.inputs.imageio import load_image
 
     image = patient_folder / f"patient_{SECRET}_1.jpg"
     rgb = load_image(image)

@@ -24,6 +24,7 @@ pytest.register_assert_rewrite("gui_helpers")
 
 from gui_helpers import open_data  # noqa: E402
 
+from gmxai_desktop.core.analysis.region_metrics import compute_region_metrics  # noqa: E402
 from gmxai_desktop.core.annotations import (  # noqa: E402
     Alignment,
     AnnotationDocument,
@@ -32,7 +33,6 @@ from gmxai_desktop.core.annotations import (  # noqa: E402
     autosave_path,
     load_document,
 )
-from gmxai_desktop.core.region_metrics import compute_region_metrics  # noqa: E402
 from gmxai_desktop.gui.annotation_layer import (  # noqa: E402
     AnnotationLayer,
     AnnotationToolbar,
@@ -555,7 +555,7 @@ def test_figure_dialog_exports_png_svg_pdf_and_every_image(
     assert [p.title for p in spec.panels] == ["Face", "Saliency (gradient)", "Grad-CAM"]
     assert all(len(p.annotations) == 1 for p in spec.panels)
     # extra panels: the Difference tab's A − B (recomputed from the raw maps) and a provider's panel
-    from gmxai_desktop.core.figure import PanelSpec
+    from gmxai_desktop.core.output.figure import PanelSpec
     from gmxai_desktop.gui.display import difference
     from gmxai_desktop.gui.figure_dialog import ExtraPanel
 

@@ -76,7 +76,7 @@ def test_switching_images_while_a_job_runs_never_shows_a_stale_map(
         if key.image == str(path_a):
             started.set()
             gate.wait(10)  # ignores cancellation on purpose: the worst case of a slow forward pass
-            from gmxai_desktop.core.jobs import JobControl
+            from gmxai_desktop.core.base.jobs import JobControl
 
             return real(adapter, entry, key, shared, JobControl())
         return real(adapter, entry, key, shared, job)
@@ -211,7 +211,7 @@ def test_parameter_change_recomputes_only_that_method(qtbot, gui_data, make_wind
 def test_parameter_editors_follow_the_param_specs(qtbot, make_window) -> None:
     from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
 
-    from gmxai_desktop.core.methods import list_methods
+    from gmxai_desktop.core.attribution.methods import list_methods
 
     win = make_window()
     for row, cls in enumerate(list_methods()):
@@ -260,7 +260,7 @@ def test_top_k_and_named_targets(qtbot, gui_data, make_window) -> None:
 
 
 def test_overlay_controls_change_colours_not_maps(qtbot, gui_data, make_window) -> None:
-    from gmxai_desktop.core import render
+    from gmxai_desktop.core.output import render
 
     win = make_window(methods=["saliency", "gradcam"])
     open_data(qtbot, win, gui_data)
@@ -342,7 +342,7 @@ def test_grid_reflows_with_the_window(qtbot) -> None:
 def test_keyboard_method_toggles(qtbot, make_window) -> None:
     from PySide6.QtCore import Qt
 
-    from gmxai_desktop.core.methods import list_methods
+    from gmxai_desktop.core.attribution.methods import list_methods
 
     win = make_window(methods=["gradcam"])
     first = list_methods()[0].name

@@ -67,7 +67,7 @@ def test_thumbnail_matches_the_core_loader_orientation(tmp_path) -> None:
     """Thumbnails apply EXIF orientation like the core loader, so the list shows what is analysed."""
     from PIL import Image
 
-    from gmxai_desktop.core.imageio import load_image
+    from gmxai_desktop.core.inputs.imageio import load_image
     from gmxai_desktop.gui.browser import read_thumbnail
 
     img = Image.new("RGB", (60, 30), (200, 30, 30))

@@ -9,7 +9,7 @@ pytest.register_assert_rewrite("gui_helpers")
 
 from gui_helpers import expected_maps, open_data, wait_idle, write_model  # noqa: E402
 
-from gmxai_desktop.core.metrics import spearman_rank_correlation, topk_overlap  # noqa: E402
+from gmxai_desktop.core.analysis.metrics import spearman_rank_correlation, topk_overlap  # noqa: E402
 from gmxai_desktop.gui.display import apply_sign, difference  # noqa: E402
 
 pytest_plugins = ("gui_helpers",)
@@ -48,9 +48,9 @@ def test_difference_of_two_methods(qtbot, gui_data, make_window) -> None:
 
 
 def test_difference_against_a_comparison_model(qtbot, gui_data, make_window, tmp_path) -> None:
-    from gmxai_desktop.core.engine import explain
+    from gmxai_desktop.core.attribution.engine import explain
+    from gmxai_desktop.core.inputs.pipeline import prepare_file
     from gmxai_desktop.core.models import load_model
-    from gmxai_desktop.core.pipeline import prepare_file
     from gmxai_desktop.gui.controller import COMPARE, ModelRequest
 
     other = write_model(tmp_path / "other.pt", seed=5)

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from gmxai_desktop.core import render
+from gmxai_desktop.core.output import render
 from gmxai_desktop.gui.cache import ByteLRU, estimate_nbytes
 from gmxai_desktop.gui.display import (
     apply_sign,

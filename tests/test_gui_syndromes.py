@@ -9,10 +9,10 @@ pytest.register_assert_rewrite("gui_helpers")
 
 from gui_helpers import FAST_METHODS, open_data, wait_idle  # noqa: E402
 
-from gmxai_desktop.core.composites import ALL, compute_composites, face_uint8  # noqa: E402
-from gmxai_desktop.core.embeddings import embed_gallery  # noqa: E402
-from gmxai_desktop.core.metrics import spearman_rank_correlation, topk_overlap  # noqa: E402
-from gmxai_desktop.core.similarity import rank_matches  # noqa: E402
+from gmxai_desktop.core.analysis.composites import ALL, compute_composites, face_uint8  # noqa: E402
+from gmxai_desktop.core.analysis.embeddings import embed_gallery  # noqa: E402
+from gmxai_desktop.core.analysis.metrics import spearman_rank_correlation, topk_overlap  # noqa: E402
+from gmxai_desktop.core.analysis.similarity import rank_matches  # noqa: E402
 from gmxai_desktop.gui.display import apply_sign, difference  # noqa: E402
 from gmxai_desktop.gui.panels import FACE_PANEL  # noqa: E402
 from gmxai_desktop.gui.syndrome_integration import install_syndrome_views  # noqa: E402

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gmxai_desktop.core import hpo
-from gmxai_desktop.core.errors import ParameterError
+from gmxai_desktop.core.base.errors import ParameterError
+from gmxai_desktop.core.phenotype import hpo
 
 
 @pytest.fixture(scope="module")

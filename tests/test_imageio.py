@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from gmxai_desktop.core import imageio
-from gmxai_desktop.core.errors import GmxaiError, ImageLoadError
-from gmxai_desktop.core.imageio import (
+from gmxai_desktop.core.base.errors import GmxaiError, ImageLoadError
+from gmxai_desktop.core.inputs import imageio
+from gmxai_desktop.core.inputs.imageio import (
     SUPPORTED_SUFFIXES,
     iter_image_paths,
     load_image,

@@ -36,14 +36,19 @@ from pytorch_grad_cam import FullGrad, GradCAM, HiResCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from gmxai_desktop.core.engine import explain
-from gmxai_desktop.core.jobs import JobControl
-from gmxai_desktop.core.methods import METHOD_ORDER, REGISTRY, incremental, list_methods
-from gmxai_desktop.core.methods.base import MethodContext
-from gmxai_desktop.core.methods.common import PassNeeds, baseline_tensor, gradient_pass
-from gmxai_desktop.core.methods.incremental import find_plan
-from gmxai_desktop.core.methods.occlusion import window_starts
-from gmxai_desktop.core.methods.surgery import SurgeryError, acquire_private, make_private, release_private
+from gmxai_desktop.core.attribution.engine import explain
+from gmxai_desktop.core.attribution.methods import METHOD_ORDER, REGISTRY, incremental, list_methods
+from gmxai_desktop.core.attribution.methods.base import MethodContext
+from gmxai_desktop.core.attribution.methods.common import PassNeeds, baseline_tensor, gradient_pass
+from gmxai_desktop.core.attribution.methods.incremental import find_plan
+from gmxai_desktop.core.attribution.methods.occlusion import window_starts
+from gmxai_desktop.core.attribution.methods.surgery import (
+    SurgeryError,
+    acquire_private,
+    make_private,
+    release_private,
+)
+from gmxai_desktop.core.base.jobs import JobControl
 
 warnings.filterwarnings("ignore", message=".*backward hooks.*")
 warnings.filterwarnings("ignore", message=".*target_layers is ignored.*")

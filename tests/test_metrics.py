@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gmxai_desktop.core import metrics
-from gmxai_desktop.core.errors import ParameterError
+from gmxai_desktop.core.analysis import metrics
+from gmxai_desktop.core.base.errors import ParameterError
 
 
 def test_pointing_game_hit_miss_and_ties():

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from gmxai_desktop.core import region_metrics as RM
+from gmxai_desktop.core.analysis import region_metrics as RM
 from gmxai_desktop.core.annotations import Alignment, AnnotationDocument, Geometry, ImageRef
-from gmxai_desktop.core.errors import GmxaiError
+from gmxai_desktop.core.base.errors import GmxaiError
 
 
 def doc_with_rect(x0=20, y0=30, x1=50, y1=40, alignment=None) -> tuple[AnnotationDocument, str]:

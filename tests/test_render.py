@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gmxai_desktop.core import render
-from gmxai_desktop.core.errors import GmxaiError, ParameterError
+from gmxai_desktop.core.base.errors import GmxaiError, ParameterError
+from gmxai_desktop.core.output import render
 
 
 def png_chunks(data: bytes) -> list[bytes]:

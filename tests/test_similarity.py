@@ -13,17 +13,17 @@ import torch.nn.functional as F
 from _composite_fixtures import make_adapter, save_checkpoint, smooth_face, write_folder
 from PIL import Image
 
-from gmxai_desktop.core import engine
-from gmxai_desktop.core.embeddings import Gallery, embed_gallery
-from gmxai_desktop.core.errors import ParameterError
-from gmxai_desktop.core.pipeline import prepare_file
-from gmxai_desktop.core.similarity import (
+from gmxai_desktop.core.analysis.embeddings import Gallery, embed_gallery
+from gmxai_desktop.core.analysis.similarity import (
     decomposition_maps,
     embed_file,
     gradcam_maps,
     rank_matches,
     similarity_maps,
 )
+from gmxai_desktop.core.attribution import engine
+from gmxai_desktop.core.base.errors import ParameterError
+from gmxai_desktop.core.inputs.pipeline import prepare_file
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gmxai_desktop.core.errors import ParameterError
-from gmxai_desktop.core.targets import resolve_targets
+from gmxai_desktop.core.attribution.targets import resolve_targets
+from gmxai_desktop.core.base.errors import ParameterError
 
 NAMES = ["Cornelia de Lange", "Kabuki", "Noonan", "Williams-Beuren", "KBG", "Angelman"]
 LOGITS = np.array([0.1, 2.0, -1.0, 3.5, 0.7, 2.0], dtype=np.float32)

@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from ..core.atomic import atomic_write_bytes, atomic_write_text
-    from ..core.errors import ParameterError
-    from ..core.face import (
+    from ..core.base.atomic import atomic_write_bytes, atomic_write_text
+    from ..core.base.errors import ParameterError
+    from ..core.inputs.face import (
         format_landmarks_csv,
         get_template,
         landmarks_row,
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         prepare_face,
         read_landmarks_csv,
     )
-    from ..core.imageio import load_image
+    from ..core.inputs.imageio import load_image
 
     template = get_template(args.template)
     out = Path(args.out)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..core.jobs import JobControl
+from ..core.base.jobs import JobControl
 from .cmd_explain import parse_methods, parse_params
 from .common import add_align_option, add_model_options, load_model_from_args
 
@@ -84,10 +84,10 @@ def _progress_printer() -> JobControl:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.composites import ALL, compute_composites, save_composites
-    from ..core.errors import ParameterError
-    from ..core.labels import read_labels
-    from ..core.methods import get_method
+    from ..core.analysis.composites import ALL, compute_composites, save_composites
+    from ..core.attribution.methods import get_method
+    from ..core.base.errors import ParameterError
+    from ..core.inputs.labels import read_labels
 
     methods = parse_methods(args.methods) if args.methods.strip() else []
     params = parse_params(args.param, methods)

@@ -34,8 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.base.jobs import JobControl
     from ..core.demo.dataset import class_counts, write_dataset
-    from ..core.jobs import JobControl
 
     counts = class_counts(args.per_class, args.imbalance)
     job = JobControl()

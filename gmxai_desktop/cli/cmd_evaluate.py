@@ -43,10 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.errors import ParameterError
-    from ..core.evaluate import evaluate, format_report
-    from ..core.jobs import JobControl
-    from ..core.methods import get_method
+    from ..core.analysis.evaluate import evaluate, format_report
+    from ..core.attribution.methods import get_method
+    from ..core.base.errors import ParameterError
+    from ..core.base.jobs import JobControl
     from .cmd_explain import parse_methods, parse_params
 
     methods = parse_methods(args.methods) if args.methods.strip() else []

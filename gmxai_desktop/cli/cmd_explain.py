@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import ParameterError
+from ..core.base.errors import ParameterError
 from .common import add_align_option, add_model_options, image_paths_from_args, load_model_from_args
 from .runner import RunSummary, run_images
 
@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_methods(text: str) -> list[str]:
-    from ..core.methods import list_methods
+    from ..core.attribution.methods import list_methods
 
     if text.strip().lower() == "all":
         return [m.name for m in list_methods()]
@@ -86,11 +86,11 @@ def versions() -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.atomic import atomic_write_text
-    from ..core.engine import explain
-    from ..core.methods import get_method
-    from ..core.pipeline import prepare_file
-    from ..core.render import overlay, save_png
+    from ..core.attribution.engine import explain
+    from ..core.attribution.methods import get_method
+    from ..core.base.atomic import atomic_write_text
+    from ..core.inputs.pipeline import prepare_file
+    from ..core.output.render import overlay, save_png
 
     methods = parse_methods(args.methods)
     params = parse_params(args.param, methods)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import ParameterError
+from ..core.base.errors import ParameterError
 from .common import add_align_option, add_model_options, image_paths_from_args, load_model_from_args
 from .runner import RunSummary, run_images
 
@@ -150,8 +150,8 @@ def build_spec(
 ) -> Any:
     """The figure for one image: input panel + one overlay per (target, method)."""
     from ..core.annotations import Alignment
-    from ..core.figure import FigureSpec, PanelSpec, annotation_shapes
-    from ..core.methods import get_method
+    from ..core.attribution.methods import get_method
+    from ..core.output.figure import FigureSpec, PanelSpec, annotation_shapes
 
     shapes: list = []
     photo_shapes: list = []
@@ -250,12 +250,12 @@ def _load_annotations(spec: str | None, image_ref: Any, batch: bool) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.analysis.region_metrics import compute_region_metrics, export_metrics_csv
     from ..core.annotations import ImageRef
-    from ..core.engine import explain
-    from ..core.figure import figure_format, save_figure
-    from ..core.methods import get_method
-    from ..core.pipeline import prepare_file
-    from ..core.region_metrics import compute_region_metrics, export_metrics_csv
+    from ..core.attribution.engine import explain
+    from ..core.attribution.methods import get_method
+    from ..core.inputs.pipeline import prepare_file
+    from ..core.output.figure import figure_format, save_figure
     from .cmd_explain import parse_methods, parse_params
 
     _check_args(args)

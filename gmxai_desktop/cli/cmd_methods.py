@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.methods import list_methods
+    from ..core.attribution.methods import list_methods
 
     methods = list_methods()
     if args.json:

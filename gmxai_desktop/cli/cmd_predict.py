@@ -26,11 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.engine import predict
-    from ..core.pipeline import prepare_file
+    from ..core.attribution.engine import predict
+    from ..core.inputs.pipeline import prepare_file
 
     if args.top < 1:
-        from ..core.errors import ParameterError
+        from ..core.base.errors import ParameterError
 
         raise ParameterError("--top must be at least 1")
     adapter = load_model_from_args(args)

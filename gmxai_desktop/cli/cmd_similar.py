@@ -48,8 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def gallery_labels(gallery: Path, labels_csv: Path | None) -> dict[Path, str | None]:
     """Every gallery image with its label (None where it has none)."""
-    from ..core.imageio import iter_image_paths
-    from ..core.labels import read_labels
+    from ..core.inputs.imageio import iter_image_paths
+    from ..core.inputs.labels import read_labels
 
     paths = iter_image_paths([gallery])
     labels = read_labels(gallery, labels_csv)
@@ -66,9 +66,9 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.embeddings import embed_gallery
-    from ..core.errors import ParameterError
-    from ..core.similarity import embed_file, rank_matches
+    from ..core.analysis.embeddings import embed_gallery
+    from ..core.analysis.similarity import embed_file, rank_matches
+    from ..core.base.errors import ParameterError
 
     if args.top < 1:
         raise ParameterError(f"--top must be at least 1 (got {args.top})")
@@ -110,10 +110,10 @@ def write_pair_maps(
     adapter: Any, q_prep: Any, matches: list[Any], out_dir: Path, args: argparse.Namespace, gallery_dir: Path
 ) -> None:
     """Pair maps (npy at both resolutions + overlay PNGs) for the query and every match."""
-    from ..core.atomic import atomic_write_text
-    from ..core.pipeline import prepare_file
-    from ..core.render import overlay, save_png
-    from ..core.similarity import similarity_maps
+    from ..core.analysis.similarity import similarity_maps
+    from ..core.base.atomic import atomic_write_text
+    from ..core.inputs.pipeline import prepare_file
+    from ..core.output.render import overlay, save_png
 
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []

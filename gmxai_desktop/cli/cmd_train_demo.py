@@ -53,9 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..core.base.errors import ParameterError
+    from ..core.base.jobs import JobControl
     from ..core.demo.train import TrainConfig, save_demo_model, train_demo_model
-    from ..core.errors import ParameterError
-    from ..core.jobs import JobControl
 
     out = Path(args.out)
     if out.suffix not in (".pt", ".pth"):

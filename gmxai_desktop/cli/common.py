@@ -60,6 +60,6 @@ def load_model_from_args(args: argparse.Namespace) -> ModelAdapter:
 
 
 def image_paths_from_args(inputs: list[str]) -> list[Path]:
-    from ..core.imageio import iter_image_paths
+    from ..core.inputs.imageio import iter_image_paths
 
     return iter_image_paths([Path(p) for p in inputs])

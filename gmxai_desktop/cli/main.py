@@ -2,7 +2,7 @@
 
 Each ``cmd_*.py`` module exposes ``add_parser(subparsers)`` which registers its subcommand and
 sets ``func`` (``args -> int`` exit code) as the parser default. User errors
-(:class:`~gmxai_desktop.core.errors.GmxaiError`) become a one-line message and exit code 2;
+(:class:`~gmxai_desktop.core.base.errors.GmxaiError`) become a one-line message and exit code 2;
 they never show a traceback.
 """
 
@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from ..core.errors import GmxaiError
+from ..core.base.errors import GmxaiError
 
 # Order is the order shown in ``gmxai --help``.
 SUBCOMMAND_MODULES = (

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import GmxaiError
+from ..core.base.errors import GmxaiError
 
 
 @dataclass

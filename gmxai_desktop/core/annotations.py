@@ -43,8 +43,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .atomic import atomic_write_text, remove_stale_temps
-from .errors import GmxaiError
+from .base.atomic import atomic_write_text, remove_stale_temps
+from .base.errors import GmxaiError
 
 FORMAT_NAME = "gmxai-annotations"
 FORMAT_VERSION = 1

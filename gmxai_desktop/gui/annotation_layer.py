@@ -51,7 +51,7 @@ from ..core.annotations import (
     outlines,
     to_original,
 )
-from ..core.figure import ANNOTATION_COLORS
+from ..core.output.figure import ANNOTATION_COLORS
 
 TOOLS: tuple[str, ...] = ("select", "rect", "ellipse", "polygon", "brush", "lasso")
 

@@ -54,9 +54,9 @@ from ..core.annotations import (
     untitled_autosave_path,
     write_autosave,
 )
-from ..core.errors import GmxaiError
-from ..core.figure import PanelSpec
-from ..core.jobs import JobControl
+from ..core.base.errors import GmxaiError
+from ..core.base.jobs import JobControl
+from ..core.output.figure import PanelSpec
 from .annotation_layer import AnnotationLayer, AnnotationToolbar, PanelFrame, region_color
 from .figure_dialog import ExtraPanel, FigureDialog, FigureInputs, FigureOptions, PanelProvider, build_figure
 from .region_inspector import RegionInspector, warm_hpo_index
@@ -127,7 +127,7 @@ def recovery_dir() -> Path:
 
 def identify_image(path: Path) -> tuple[ImageRef, np.ndarray]:
     """Load the photo (EXIF-rotated) and hash it; runs in the thread pool."""
-    from ..core.imageio import load_image
+    from ..core.inputs.imageio import load_image
 
     rgb = load_image(path)
     return ImageRef.from_file(path, rgb), rgb
@@ -343,7 +343,7 @@ class AnnotationsFeature(QObject):
 
     @staticmethod
     def _hpo_release() -> str | None:
-        from ..core.hpo import face_index
+        from ..core.phenotype.hpo import face_index
 
         try:
             return face_index().version
@@ -460,7 +460,7 @@ class AnnotationsFeature(QObject):
         self._metrics_timer.start()
 
     def update_metrics(self) -> None:
-        from ..core.methods import list_methods
+        from ..core.attribution.methods import list_methods
 
         doc = self.layer.document
         colors = {}
@@ -677,7 +677,7 @@ class AnnotationsFeature(QObject):
             self._figure_timer.start()
 
     def figure_methods(self) -> list[tuple[str, str]]:
-        from ..core.methods import list_methods
+        from ..core.attribution.methods import list_methods
 
         labels = {m.name: m.label for m in list_methods()}
         names = list(dict.fromkeys(r.method for r in self.current_results()))
@@ -781,9 +781,9 @@ class AnnotationsFeature(QObject):
         store = AnnotationStore(self.store.folder)
 
         def run(job: JobControl) -> Path:
-            from ..core.engine import explain
-            from ..core.figure import save_figure
-            from ..core.pipeline import prepare_file
+            from ..core.attribution.engine import explain
+            from ..core.inputs.pipeline import prepare_file
+            from ..core.output.figure import save_figure
             from .controller import face_view_for
 
             job.report(0.0, "preparing")

@@ -99,8 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from ..core.errors import GmxaiError
-    from ..core.methods import list_methods
+    from ..core.attribution.methods import list_methods
+    from ..core.base.errors import GmxaiError
     from .controller import COMPARE, ModelRequest
     from .state import DEFAULT_METHODS
 

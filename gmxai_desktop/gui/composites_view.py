@@ -3,15 +3,15 @@
 A composite asks "what does the model look at to recognise syndrome X?", so each syndrome gets a
 row: its composite face and the mean map of every chosen method, in synchronised panels (one
 :class:`~gmxai_desktop.gui.panels.PanelGrid`, so zoom, pan and the crosshair readout behave exactly
-as in the main view). The heavy work is :func:`gmxai_desktop.core.composites.compute_composites`
+as in the main view). The heavy work is :func:`gmxai_desktop.core.analysis.composites.compute_composites`
 on the controller's single compute worker (never on the GUI thread), with a disk cache so a
 cancelled run resumes and a rerun with another option only computes what is missing.
 
 Difference mode subtracts two maps after a unit-free normalisation (the same one the main
 window's difference view uses) and shows rank correlation and top-k overlap from
-:mod:`gmxai_desktop.core.metrics`. When a comparison model is loaded (e.g. ``demo-imbalanced``),
+:mod:`gmxai_desktop.core.analysis.metrics`. When a comparison model is loaded (e.g. ``demo-imbalanced``),
 its composites are computed too, and the per-class agreement table from
-:func:`gmxai_desktop.core.comparison.compare_composites` shows whether small classes explain less
+:func:`gmxai_desktop.core.analysis.comparison.compare_composites` shows whether small classes explain less
 stably.
 """
 
@@ -49,8 +49,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.composites import ALL, CompositeResult, face_uint8
-from ..core.metrics import spearman_rank_correlation, topk_overlap
+from ..core.analysis.composites import ALL, CompositeResult, face_uint8
+from ..core.analysis.metrics import spearman_rank_correlation, topk_overlap
 from .display import DIFF_NORMALISATION_LABELS, DIFF_NORMALISATIONS, apply_sign, difference, render_maps
 from .panels import FACE_PANEL, PanelGrid
 from .worker import PRIORITY_COMPARE
@@ -115,7 +115,7 @@ class CompositesView(QWidget):
 
     def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from ..core.methods import list_methods
+        from ..core.attribution.methods import list_methods
 
         self.controller = controller
         self.results: dict[str, CompositeResult] = {}
@@ -363,7 +363,7 @@ class CompositesView(QWidget):
 
     def _job(self, key: CompositeJobKey, adapter: Any, images: dict, methods: list[str],
              params: dict, opts: dict) -> Any:
-        from ..core.composites import compute_composites
+        from ..core.analysis.composites import compute_composites
 
         cache = syndrome_cache_dir()
 
@@ -616,8 +616,8 @@ class CompositesView(QWidget):
 
     # ---- model comparison table -------------------------------------------------------------------
     def _refresh_table(self) -> None:
-        from ..core.comparison import compare_composites, training_counts
-        from ..core.errors import GmxaiError
+        from ..core.analysis.comparison import compare_composites, training_counts
+        from ..core.base.errors import GmxaiError
 
         first, second = self.results.get(PRIMARY_ROLE), self.results.get(COMPARE_ROLE)
         method = self.diff_method.currentData()

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from ..core.errors import GmxaiError
-from ..core.jobs import JobControl
+from ..core.base.errors import GmxaiError
+from ..core.base.jobs import JobControl
 from ..core.models.base import ModelAdapter
 from .cache import ByteLRU
 from .state import ImageStatus, JobKey, OverlaySettings, PanelSpec, PrepareKey, ViewState, target_count
@@ -57,7 +57,7 @@ class PreparedEntry:
     x: Any  # torch.Tensor (1, C, H, W) on the model's device
     display: np.ndarray  # uint8 RGB at model input size: exactly what the model sees
     face_view: np.ndarray  # uint8 RGB, colour face on the map grid's aspect
-    prediction: Any  # gmxai_desktop.core.engine.Prediction
+    prediction: Any  # gmxai_desktop.core.attribution.engine.Prediction
     alignment: str
     alignment_message: str
     aligned: bool
@@ -107,8 +107,8 @@ class ModelRequest:
 
 
 def _prepare(adapter: ModelAdapter, path: Path, align: str, job: JobControl) -> PreparedEntry:
-    from ..core.engine import predict
-    from ..core.pipeline import prepare_file
+    from ..core.attribution.engine import predict
+    from ..core.inputs.pipeline import prepare_file
 
     t0 = time.perf_counter()
     job.check()
@@ -133,7 +133,7 @@ def _prepare(adapter: ModelAdapter, path: Path, align: str, job: JobControl) -> 
 
 
 def _explain(adapter: ModelAdapter, entry: PreparedEntry, key: JobKey, shared: dict, job: JobControl) -> list:
-    from ..core.engine import explain
+    from ..core.attribution.engine import explain
 
     params = {key.method: dict(key.params)}
     return explain(adapter, entry.x, [key.method], target=key.target, params=params, job=job, shared=shared)
@@ -303,8 +303,8 @@ class Controller(QObject):
         thread.start()
 
     def _list_folder(self, folder: Path, labels_csv: Path | None, token: int) -> None:
-        from ..core.imageio import iter_image_paths
-        from ..core.labels import read_label_table
+        from ..core.inputs.imageio import iter_image_paths
+        from ..core.inputs.labels import read_label_table
 
         try:
             paths = iter_image_paths([folder])
@@ -362,7 +362,7 @@ class Controller(QObject):
         self._selection_changed(relayout=True)
 
     def toggle_method(self, method: str, on: bool) -> None:
-        from ..core.methods import list_methods
+        from ..core.attribution.methods import list_methods
 
         chosen = set(self.state.methods)
         if on:
@@ -379,7 +379,7 @@ class Controller(QObject):
 
     def set_params(self, method: str, overrides: dict[str, Any]) -> None:
         """Replace a method's parameter overrides; invalid values raise ParameterError first."""
-        from ..core.methods import get_method
+        from ..core.attribution.methods import get_method
 
         resolved = get_method(method).resolve_params(overrides)
         defaults = get_method(method).resolve_params({})

@@ -37,7 +37,7 @@ CMP_PREFIX = "cmp:"
 
 def agreement(a: np.ndarray, b: np.ndarray, sign: str, percent: float) -> tuple[float, float]:
     """(Spearman rank correlation, top-``percent``% pixel overlap) of the sign-selected maps."""
-    from ..core.metrics import spearman_rank_correlation, topk_overlap
+    from ..core.analysis.metrics import spearman_rank_correlation, topk_overlap
 
     va, vb = apply_sign(a, sign), apply_sign(b, sign)
     return float(spearman_rank_correlation(va, vb)), float(topk_overlap(va, vb, percent))

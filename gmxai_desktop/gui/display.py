@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import render
+from ..core.output import render
 
 DIFF_NORMALISATIONS: tuple[str, ...] = ("maxabs", "sum", "zscore", "rank")
 DIFF_NORMALISATION_LABELS: dict[str, str] = {
@@ -31,7 +31,7 @@ DIVERGING_CMAPS: tuple[str, ...] = ("RdBu_r", "coolwarm", "bwr", "PiYG", "PuOr_r
 def apply_sign(raw: np.ndarray, mode: str) -> np.ndarray:
     """The quantity compared between maps: the map (signed), max(m, 0), max(-m, 0) or |m|.
 
-    Matches the magnitudes :mod:`gmxai_desktop.core.render` shows for each sign mode.
+    Matches the magnitudes :mod:`gmxai_desktop.core.output.render` shows for each sign mode.
     """
     m = np.asarray(raw, dtype=np.float32)
     if mode == "signed":
@@ -76,11 +76,11 @@ def render_maps(
     fade_weak: bool,
     upsample_to: tuple[int, int] | None = None,
 ) -> list[DisplayMap]:
-    """Colour raw maps exactly as :func:`gmxai_desktop.core.render.overlay` would.
+    """Colour raw maps exactly as :func:`gmxai_desktop.core.output.render.overlay` would.
 
     Normalisation and colours come from the core's render module so the desktop view, CLI PNGs
     and exported figures agree pixel for pixel. Shared scaling uses the core's
-    :func:`~gmxai_desktop.core.render.shared_scale` (the largest per-map scale). With
+    :func:`~gmxai_desktop.core.output.render.shared_scale` (the largest per-map scale). With
     ``fade_weak`` the opacity grows with |normalised value|, so pixels without attribution keep
     the face visible (the core's ``magnitude_alpha``).
     """

@@ -12,7 +12,7 @@ Rendering never blocks the window: the preview and a single export run in a thre
 and cancel.
 
 Privacy: the image's file name goes into the title only when asked; nothing else identifies the
-source (see :mod:`gmxai_desktop.core.figure`).
+source (see :mod:`gmxai_desktop.core.output.figure`).
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.errors import GmxaiError
-from ..core.figure import FORMATS, FigureSpec, PanelSpec, annotation_shapes, figure_to_rgb, save_figure
-from ..core.jobs import JobControl
+from ..core.base.errors import GmxaiError
+from ..core.base.jobs import JobControl
+from ..core.output.figure import FORMATS, FigureSpec, PanelSpec, annotation_shapes, figure_to_rgb, save_figure
 
 PRIORITY_FIGURE_BATCH = 40  # after the current image's maps (20-30), before thumbnail predictions (50)
 PHOTO_KEY = "__photo__"

@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.errors import GmxaiError
+from ..core.base.errors import GmxaiError
 from .browser import ImageBrowser
 from .controller import COMPARE, PRIMARY, Controller, ModelRequest, PreparedEntry
 from .difference_view import CMP_PREFIX, DifferenceView
@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, controller: Controller | None = None, settings: Settings | None = None) -> None:
         super().__init__()
-        from ..core.methods import list_methods
+        from ..core.attribution.methods import list_methods
 
         self.setWindowTitle("gmxai-desktop")
         self.setObjectName("gmxai-main-window")
@@ -545,7 +545,7 @@ class MainWindow(QMainWindow):
         self.timing_label.setText(f"loading {label}…")
 
     def _on_model_loaded(self, role: str, adapter: Any) -> None:
-        from ..core.device import describe_device
+        from ..core.base.device import describe_device
 
         if role == COMPARE:
             self._update_diff_sources()

@@ -1,7 +1,7 @@
 """Method selector and per-method parameter editors, generated from the methods' Param specs.
 
 Nothing here knows a particular method: the list, labels, descriptions, parameter kinds, ranges,
-choices and help texts all come from :func:`gmxai_desktop.core.methods.list_methods`, so a method
+choices and help texts all come from :func:`gmxai_desktop.core.attribution.methods.list_methods`, so a method
 added to the core appears here with working editors.
 """
 
@@ -166,7 +166,7 @@ class MethodSelector(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from ..core.methods import list_methods
+        from ..core.attribution.methods import list_methods
 
         self._methods = {m.name: m for m in list_methods()}
         self._overrides: dict[str, dict[str, Any]] = {}

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.annotations import AnnotationDocument, AnnotationError, Region
-from ..core.errors import GmxaiError
+from ..core.base.errors import GmxaiError
 from .annotation_layer import AnnotationLayer, region_color
 
 HpoSearch = Callable[[str, int], list]
@@ -81,7 +81,7 @@ def local_time(stamp: str) -> str:
 
 
 def _default_search(query: str, limit: int) -> list:
-    from ..core.hpo import face_index
+    from ..core.phenotype.hpo import face_index
 
     return face_index().search(query, limit)
 
@@ -90,7 +90,7 @@ def warm_hpo_index() -> threading.Thread:
     """Build the HPO index in the background (about half a second) so the first keystroke is instant."""
 
     def build() -> None:
-        from ..core.hpo import face_index
+        from ..core.phenotype.hpo import face_index
 
         with contextlib.suppress(GmxaiError):  # the search box reports it when used
             face_index()
@@ -366,7 +366,7 @@ class RegionInspector(QWidget):
             self.definition.clear()
             return
         try:
-            from ..core.hpo import face_index
+            from ..core.phenotype.hpo import face_index
 
             term = face_index().lookup_any(term_id)
         except GmxaiError:  # a definition is optional decoration

@@ -1,6 +1,6 @@
 """The region × method table: does each map put its evidence where the clinician marked a feature?
 
-Rows come from :func:`gmxai_desktop.core.region_metrics.compute_region_metrics` on the raw maps the
+Rows come from :func:`gmxai_desktop.core.analysis.region_metrics.compute_region_metrics` on the raw maps the
 panels show (model input resolution), so the table, the CSV export and ``gmxai figure
 --region-metrics`` agree to the last digit. The view only formats: shares as percentages,
 enrichment as "× chance", the pointing game as hit/miss, undefined values as "—" with the reason.
@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.errors import GmxaiError
-from ..core.region_metrics import RegionMetric, compute_region_metrics, export_metrics_csv
+from ..core.analysis.region_metrics import RegionMetric, compute_region_metrics, export_metrics_csv
+from ..core.base.errors import GmxaiError
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 

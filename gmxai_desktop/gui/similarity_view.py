@@ -2,13 +2,13 @@
 folder, and maps that show why two faces match.
 
 The gallery is the open image folder with its labels. Its embeddings are computed on the
-controller's compute worker with :func:`gmxai_desktop.core.embeddings.embed_gallery`, sharing the
+controller's compute worker with :func:`gmxai_desktop.core.analysis.embeddings.embed_gallery`, sharing the
 per-image disk cache with the composites tab, so a folder is embedded once. The current image is
 the query; it is left out of its own ranking. "Rank per syndrome" keeps only each syndrome's best
 image, which is how GestaltMatcher ranks (its top-k are syndrome ranks).
 
 Selecting a match draws the pair's similarity maps on both faces
-(:func:`gmxai_desktop.core.similarity.similarity_maps`): the exact decomposition where the
+(:func:`gmxai_desktop.core.analysis.similarity.similarity_maps`): the exact decomposition where the
 embedding is the spatial mean of a feature layer (the cells of each map then sum to the cosine,
 shown in the title), embedding Grad-CAM otherwise.
 """
@@ -92,8 +92,8 @@ def _icon(rgb: np.ndarray) -> QIcon:
 
 def _aligned(adapter: Any, path: Path, align: str) -> np.ndarray:
     """The aligned face the embedding was computed from: from the record cache when there."""
-    from ..core.embeddings import RecordCache, file_digest
-    from ..core.pipeline import prepare_file
+    from ..core.analysis.embeddings import RecordCache, file_digest
+    from ..core.inputs.pipeline import prepare_file
 
     cache = RecordCache(syndrome_cache_dir(), adapter, align)
     rec = cache.load(file_digest(path))
@@ -239,7 +239,7 @@ class SimilarityView(QWidget):
         align = c.state.align
 
         def run(job: Any) -> GalleryData:
-            from ..core.embeddings import embed_gallery
+            from ..core.analysis.embeddings import embed_gallery
 
             gallery = embed_gallery(adapter, images, align=align, cache_dir=syndrome_cache_dir(), job=job)
             thumbs = []
@@ -259,7 +259,7 @@ class SimilarityView(QWidget):
         align = self.data.align
 
         def run(job: Any) -> QueryData:
-            from ..core.similarity import embed_file
+            from ..core.analysis.similarity import embed_file
 
             job.check()
             emb, prepared = embed_file(adapter, Path(path), align=align)
@@ -275,7 +275,7 @@ class SimilarityView(QWidget):
         align = data.align
 
         def run(job: Any) -> tuple[Any, Any, np.ndarray]:
-            from ..core.similarity import similarity_maps
+            from ..core.analysis.similarity import similarity_maps
 
             face_b = _aligned(adapter, match.path, align)
             x_b = adapter.preprocess(face_b)
@@ -356,7 +356,7 @@ class SimilarityView(QWidget):
         return None
 
     def rank(self) -> None:
-        from ..core.similarity import rank_matches
+        from ..core.analysis.similarity import rank_matches
 
         if self.data is None or self.query is None or not len(self.data.gallery):
             return

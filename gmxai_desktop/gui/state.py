@@ -131,7 +131,7 @@ class ViewState:
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
 
     def resolved_params(self, method: str) -> dict[str, Any]:
-        from ..core.methods import get_method
+        from ..core.attribution.methods import get_method
 
         return get_method(method).resolve_params(self.param_overrides.get(method))
 

@@ -2,7 +2,7 @@
 
 Torch, face detection and image decoding for model input never run on the GUI thread: the GUI
 submits :class:`Job` objects (a key, a priority and a function of a
-:class:`~gmxai_desktop.core.jobs.JobControl`) and receives Qt signals back, delivered queued on
+:class:`~gmxai_desktop.core.base.jobs.JobControl`) and receives Qt signals back, delivered queued on
 the GUI thread. A single thread keeps the model single-user (no locking around torch modules) and
 leaves the other cores to the GUI on small machines; on a GPU the model runs on the device.
 
@@ -23,8 +23,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from ..core.errors import Cancelled, GmxaiError
-from ..core.jobs import JobControl
+from ..core.base.errors import Cancelled, GmxaiError
+from ..core.base.jobs import JobControl
 
 # Lower runs first.
 PRIORITY_MODEL = 0

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..base.resources import DEMO_NAMES, demo_model_paths, resources_dir
 from ..models.base import ModelAdapter
-from ..resources import resources_dir
 from .classes import CLASS_BY_NAME, CLASS_NAMES, DEMO_CLASSES, UNAFFECTED, DemoClass
 
-DEMO_NAMES: tuple[str, ...] = ("demo", "demo-imbalanced")
 DEMO_IMAGES_SEED = 20240601
 """Seed of the bundled held-out faces in resources/demo (training uses 0, evaluation 1)."""
 
@@ -35,14 +34,6 @@ __all__ = [
 ]
 
 
-def demo_model_paths(name: str = "demo") -> tuple[Path, Path]:
-    """(checkpoint, class-names file) of a bundled demo model; the files may be absent."""
-    if name not in DEMO_NAMES:
-        raise ValueError(f"unknown demo model {name!r}; choose one of: {', '.join(DEMO_NAMES)}")
-    models = resources_dir() / "models"
-    return models / f"{name}.pt", models / f"{name}.classes.txt"
-
-
 def demo_data_dir() -> Path:
     return resources_dir() / "demo"
 
@@ -58,7 +49,7 @@ class DemoBundle:
 
 def load_demo(name: str = "demo", device: str | None = None) -> DemoBundle:
     """The demo model ready for inference, with the bundled held-out faces, labels and masks."""
-    from ..errors import CheckpointError
+    from ..base.errors import CheckpointError
     from ..models import load_model
 
     if name not in DEMO_NAMES:

@@ -24,9 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..atomic import atomic_write_text
-from ..errors import ParameterError
-from ..jobs import JobControl
+from ..base.atomic import atomic_write_text
+from ..base.errors import ParameterError
+from ..base.jobs import JobControl
 from .classes import CLASS_NAMES, DEMO_CLASSES
 from .faces import DemoFace, make_face
 
@@ -205,7 +205,7 @@ def write_dataset(out_dir: str | Path, counts: dict[str, int], seed: int, overwr
 def faces_to_arrays(faces: Sequence[DemoFace], size: tuple[int, int] = (100, 100),
                     channels: int = 1) -> np.ndarray:
     """uint8 (N, C, H, W) model inputs, exactly as ``ModelAdapter.preprocess`` resizes them."""
-    from ..imageio import to_model_input
+    from ..inputs.imageio import to_model_input
 
     if not faces:
         return np.zeros((0, channels, *size), dtype=np.uint8)

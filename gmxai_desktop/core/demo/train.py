@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..atomic import atomic_write_bytes, atomic_write_text
-from ..errors import ParameterError
-from ..jobs import JobControl
+from ..base.atomic import atomic_write_bytes, atomic_write_text
+from ..base.errors import ParameterError
+from ..base.jobs import JobControl
 from ..models.gm_v1 import INPUT_SIZE, GestaltMatcherV1
 from .classes import CLASS_NAMES, DEMO_CLASSES
 from .dataset import class_counts, faces_to_arrays, iter_faces

@@ -38,8 +38,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..device import pick_device
-from ..errors import CheckpointError, ParameterError
+from ..base.device import pick_device
+from ..base.errors import CheckpointError, ParameterError
+from ..base.resources import DEMO_NAMES, demo_model_paths
 from . import torchvision_zoo as tvz
 from .base import LogitsOnly, ModelAdapter, Template
 from .checkpoint import (
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 ARCHITECTURES: list[str] = ["gestaltmatcher-v1", "torchvision:<arch>", "torchscript"]
-DEMO_MODELS: tuple[str, ...] = ("demo", "demo-imbalanced")
+DEMO_MODELS: tuple[str, ...] = DEMO_NAMES
 V1 = "gestaltmatcher-v1"
 
 # (input size, channels, mean, std, template) tried in order when a generic module says nothing
@@ -214,10 +215,6 @@ def load_model(
 def _resolve_spec(spec: str | Path) -> tuple[Path, Path | None]:
     if isinstance(spec, str) and spec.strip().lower() in DEMO_MODELS:
         demo = spec.strip().lower()
-        try:
-            from ..demo import demo_model_paths
-        except ImportError:
-            raise CheckpointError(f"the {demo} model is not bundled with this installation") from None
         try:
             ckpt, class_file = demo_model_paths(demo)
         except (FileNotFoundError, LookupError, ValueError):

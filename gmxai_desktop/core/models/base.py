@@ -73,7 +73,7 @@ class ModelAdapter:
         if name in modules:
             return modules[name]
         known = ", ".join(n for n, _ in self.net.named_modules() if n)[:400]
-        from ..errors import ParameterError
+        from ..base.errors import ParameterError
 
         raise ParameterError(f"layer {name!r} not found in {self.arch}; known layers: {known}...")
 
@@ -83,7 +83,7 @@ class ModelAdapter:
         Resizing uses PIL bilinear like upstream ``transforms.Resize``; grayscale uses the ITU-R
         601-2 luma transform that PIL's ``convert('L')`` (upstream ``Grayscale``) applies.
         """
-        from ..imageio import to_model_input
+        from ..inputs.imageio import to_model_input
 
         arr = to_model_input(rgb, self.input_size, self.channels)
         x = torch.from_numpy(np.array(arr, copy=True)).float().div_(255.0)

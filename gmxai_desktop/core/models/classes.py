@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from ..errors import CheckpointError
+from ..base.errors import CheckpointError
 
 UPSTREAM_HEADER = "index_id to disorder_id"
 _MAX_BYTES = 20_000_000

@@ -1,0 +1,2 @@
+"""Analyses over maps and embeddings: metrics, evaluation, composites, similarity, model comparison.
+"""

