@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 XVFB = shutil.which("xvfb-run")
 # CI installs Xvfb: there a missing xvfb-run is a failure, not a skip.
-needs_xvfb = pytest.mark.skipif(XVFB is None and not os.environ.get("CI"), reason="xvfb-run is not installed (apt-get install xvfb xauth)")
+needs_xvfb = pytest.mark.skipif(
+    XVFB is None and not os.environ.get("CI"), reason="xvfb-run is not installed (apt-get install xvfb xauth)"
+)
 
 
 def _command() -> list[str]:
