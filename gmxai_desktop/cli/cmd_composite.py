@@ -7,8 +7,13 @@ import sys
 from pathlib import Path
 
 from ..core.base.jobs import JobControl
-from .cmd_explain import parse_methods, parse_params
-from .common import add_align_option, add_model_options, load_model_from_args
+from .common import (
+    add_align_option,
+    add_method_options,
+    add_model_options,
+    load_model_from_args,
+    methods_and_params,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,23 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="CSV",
         help="CSV with columns image,label (default: each image's subfolder name is its label)",
     )
-    p.add_argument(
-        "--methods",
-        default="",
-        help="comma-separated attribution methods, or 'all' (default: composite faces only)",
-    )
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="METHOD.NAME=VALUE",
-        help="override a method parameter, e.g. occlusion.stride=10 (repeatable)",
-    )
-    p.add_argument(
-        "--target",
-        choices=("true", "predicted"),
-        default="true",
-        help="explain each image's true class (default) or the class the model predicted",
+    add_method_options(
+        p, required=False, labelled=True,
+        methods_help="comma-separated attribution methods, or 'all' (default: composite faces only)",
     )
     p.add_argument("--only-correct", action="store_true", help="use only correctly classified images")
     p.add_argument(
@@ -89,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.base.errors import ParameterError
     from ..core.inputs.labels import read_labels
 
-    methods = parse_methods(args.methods) if args.methods.strip() else []
-    params = parse_params(args.param, methods)
+    methods, params = methods_and_params(args)
     for m in methods:
         get_method(m).resolve_params(params.get(m))  # fail fast, before loading anything
     images_dir = Path(args.images)

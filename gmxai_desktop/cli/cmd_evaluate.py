@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_align_option, add_model_options, load_model_from_args
+from .common import (
+    add_align_option,
+    add_method_options,
+    add_model_options,
+    load_model_from_args,
+    methods_and_params,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,12 +35,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="labels file with columns image,label (image relative to --images); default: "
                    "labels.csv in or beside --images, else the class subfolder names")
     p.add_argument("--masks", metavar="DIR", help="ground-truth masks, <image stem>.png")
-    p.add_argument("--methods", default="", metavar="LIST",
-                   help="comma-separated methods to score, or 'all' (see 'gmxai methods'); needs --masks")
-    p.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE",
-                   help="method parameter, e.g. occlusion.stride=10 (repeatable)")
-    p.add_argument("--target", choices=("true", "predicted"), default="true",
-                   help="class the maps explain (default: true)")
+    add_method_options(
+        p, required=False, labelled=True,
+        methods_help="comma-separated methods to score, or 'all' (see 'gmxai methods'); needs --masks",
+    )
     p.add_argument("--mass", choices=("positive", "absolute"), default="positive",
                    help="relevance mass of positive attribution (default) or of its absolute value")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
@@ -47,10 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.attribution.methods import get_method
     from ..core.base.errors import ParameterError
     from ..core.base.jobs import JobControl
-    from .cmd_explain import parse_methods, parse_params
-
-    methods = parse_methods(args.methods) if args.methods.strip() else []
-    params = parse_params(args.param, methods)
+    methods, params = methods_and_params(args)
     for m in methods:
         get_method(m).resolve_params(params.get(m))  # fail fast, before loading anything
     if methods and not args.masks:

@@ -11,8 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from ..core.base.errors import ParameterError
-from .common import add_align_option, add_model_options, image_paths_from_args, load_model_from_args
+from .common import (
+    add_align_option,
+    add_method_options,
+    add_model_options,
+    image_paths_from_args,
+    load_model_from_args,
+    methods_and_params,
+)
 from .runner import RunSummary, run_images
 
 
@@ -27,47 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_model_options(p)
     add_align_option(p)
-    p.add_argument("--methods", required=True, help="comma-separated method names, or 'all'")
-    p.add_argument(
-        "--target",
-        default="predicted",
-        help="'predicted' (default), a class index, a class name, or top:K for the K best classes",
-    )
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="METHOD.NAME=VALUE",
-        help="override a method parameter, e.g. occlusion.stride=10 (repeatable)",
-    )
+    add_method_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     p.set_defaults(func=run)
-
-
-def parse_methods(text: str) -> list[str]:
-    from ..core.attribution.methods import list_methods
-
-    if text.strip().lower() == "all":
-        return [m.name for m in list_methods()]
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    if not names:
-        raise ParameterError("--methods is empty")
-    return list(dict.fromkeys(names))
-
-
-def parse_params(items: list[str], methods: list[str]) -> dict[str, dict[str, str]]:
-    """``METHOD.NAME=VALUE`` strings -> {method: {name: value}}; values are validated by the engine."""
-    out: dict[str, dict[str, str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        method, dot, name = key.strip().partition(".")
-        if not sep or not dot or not method or not name:
-            raise ParameterError(f"--param {item!r}: expected METHOD.NAME=VALUE, e.g. occlusion.stride=10")
-        if method not in methods:
-            raise ParameterError(f"--param {item!r}: method {method!r} is not in --methods")
-        out.setdefault(method, {})[name] = value.strip()
-    return out
 
 
 def versions() -> dict[str, str]:
@@ -92,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.inputs.pipeline import prepare_file
     from ..core.output.render import overlay, save_png
 
-    methods = parse_methods(args.methods)
-    params = parse_params(args.param, methods)
+    methods, params = methods_and_params(args)
     resolved = {m: get_method(m).resolve_params(params.get(m)) for m in methods}  # fail fast
     adapter = load_model_from_args(args)
     paths = image_paths_from_args(args.inputs)

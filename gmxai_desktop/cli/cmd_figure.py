@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from ..core.base.errors import ParameterError
-from .common import add_align_option, add_model_options, image_paths_from_args, load_model_from_args
+from .common import (
+    add_align_option,
+    add_method_options,
+    add_model_options,
+    image_paths_from_args,
+    load_model_from_args,
+    methods_and_params,
+)
 from .runner import RunSummary, run_images
 
 
@@ -29,19 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_model_options(p)
     add_align_option(p)
-    p.add_argument("--methods", required=True, help="comma-separated method names, or 'all'")
-    p.add_argument(
-        "--target",
-        default="predicted",
-        help="'predicted' (default), a class index, a class name, or top:K (one row per class)",
-    )
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="METHOD.NAME=VALUE",
-        help="override a method parameter, e.g. occlusion.stride=10 (repeatable)",
-    )
+    add_method_options(p)
     p.add_argument(
         "--annotations",
         metavar="FILE_OR_DIR",
@@ -256,11 +251,9 @@ def run(args: argparse.Namespace) -> int:
     from ..core.attribution.methods import get_method
     from ..core.inputs.pipeline import prepare_file
     from ..core.output.figure import figure_format, save_figure
-    from .cmd_explain import parse_methods, parse_params
 
     _check_args(args)
-    methods = parse_methods(args.methods)
-    params = parse_params(args.param, methods)
+    methods, params = methods_and_params(args)
     for m in methods:
         get_method(m).resolve_params(params.get(m))  # fail fast, before loading the model
     if args.annotations and not Path(args.annotations).exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.base.errors import ParameterError
 from ..core.models.base import ModelAdapter
 
 
@@ -63,3 +64,69 @@ def image_paths_from_args(inputs: list[str]) -> list[Path]:
     from ..core.inputs.imageio import iter_image_paths
 
     return iter_image_paths([Path(p) for p in inputs])
+
+
+TARGET_HELP_CLASS = "'predicted' (default), a class index, a class name, or top:K for the K best classes"
+TARGET_HELP_LABELLED = "explain each image's true class (default) or the class the model predicted"
+
+
+def add_method_options(
+    parser: argparse.ArgumentParser,
+    *,
+    required: bool = True,
+    labelled: bool = False,
+    methods_help: str = "comma-separated method names, or 'all' (see 'gmxai methods')",
+) -> None:
+    """``--methods``, ``--param`` and ``--target``: the one spelling every map-making command shares.
+
+    ``labelled`` commands work on a labelled folder and explain the ``true`` class by default
+    (``--target true|predicted``); the others take any target spec ('predicted', an index, a name,
+    ``top:K``).
+    """
+    parser.add_argument("--methods", required=required, default="" if not required else None,
+                        metavar="LIST", help=methods_help)
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="METHOD.NAME=VALUE",
+        help="override a method parameter, e.g. occlusion.stride=10 (repeatable)",
+    )
+    if labelled:
+        parser.add_argument(
+            "--target", choices=("true", "predicted"), default="true", help=TARGET_HELP_LABELLED
+        )
+    else:
+        parser.add_argument("--target", default="predicted", help=TARGET_HELP_CLASS)
+
+
+def parse_methods(text: str) -> list[str]:
+    """``--methods`` text -> method names in order, duplicates dropped; 'all' means the registry."""
+    from ..core.attribution.methods import list_methods
+
+    if text.strip().lower() == "all":
+        return [m.name for m in list_methods()]
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise ParameterError("--methods is empty")
+    return list(dict.fromkeys(names))
+
+
+def parse_params(items: list[str], methods: list[str]) -> dict[str, dict[str, str]]:
+    """``METHOD.NAME=VALUE`` strings -> {method: {name: value}}; values are validated by the engine."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        method, dot, name = key.strip().partition(".")
+        if not sep or not dot or not method or not name:
+            raise ParameterError(f"--param {item!r}: expected METHOD.NAME=VALUE, e.g. occlusion.stride=10")
+        if method not in methods:
+            raise ParameterError(f"--param {item!r}: method {method!r} is not in --methods")
+        out.setdefault(method, {})[name] = value.strip()
+    return out
+
+
+def methods_and_params(args: argparse.Namespace) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """Parsed ``--methods``/``--param``; an empty optional ``--methods`` gives no methods."""
+    methods = parse_methods(args.methods) if (args.methods or "").strip() else []
+    return methods, parse_params(args.param, methods)
