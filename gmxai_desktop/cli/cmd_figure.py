@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.base.errors import ParameterError
+from ..core.output.figure_spec import (
+    AnnotationFinder,
+    FigureOptions,
+    batch_file_names,
+    figure_for_file,
+)
 from .common import (
     add_align_option,
     add_method_options,
@@ -135,121 +141,52 @@ def _batch_mode(args: argparse.Namespace) -> bool:
     return len(args.inputs) > 1 or Path(args.inputs[0]).is_dir()
 
 
-def build_spec(
-    args: argparse.Namespace,
-    prep: Any,
-    results: list,
-    adapter: Any,
-    annotation_doc: Any,
-    file_name: str | None,
-) -> Any:
-    """The figure for one image: input panel + one overlay per (target, method)."""
-    from ..core.annotations import Alignment
-    from ..core.attribution.methods import get_method
-    from ..core.output.figure import FigureSpec, PanelSpec, annotation_shapes
-
-    shapes: list = []
-    photo_shapes: list = []
-    if annotation_doc is not None:
-        annotation_doc.set_alignment(Alignment.from_face(prep.face, prep.original.shape, adapter.template))
-        shapes = annotation_shapes(annotation_doc, "aligned")
-        photo_shapes = annotation_shapes(annotation_doc, "original")
-    targets = list(dict.fromkeys(r.target for r in results))
-    multi = len(targets) > 1
-    panels = []
-    if args.original_panel:
-        panels.append(
-            PanelSpec(
-                kind="image", image=_thumbnail(prep.original, args), title="Photo", annotations=photo_shapes
-            )
-        )
-    # One row per explained class for top:K: the face (titled with the class) then its maps.
-    for t in targets:
-        row = [r for r in results if r.target == t]
-        head = f"{row[0].target_name} (p = {row[0].probability:.2f})"
-        if not args.no_input_panel:
-            title = head if multi else "Model input"
-            panels.append(PanelSpec(kind="image", image=prep.display, title=title, annotations=shapes))
-        for r in row:
-            sign = args.sign if args.sign != "auto" else ("signed" if float(r.map.min()) < 0 else "positive")
-            label = get_method(r.method).label
-            panels.append(
-                PanelSpec(
-                    kind="overlay",
-                    image=None if args.maps_only else prep.display,
-                    map=r.map,
-                    title=f"{label}\n{head}" if multi and args.no_input_panel else label,
-                    sign=sign,
-                    cmap=args.cmap,
-                    alpha=args.alpha,
-                    clip_percentile=args.clip_percentile,
-                    annotations=shapes,
-                    magnitude_alpha=args.fade_weak,
-                )
-            )
-    if args.title is not None:
-        title = args.title
-    elif multi:
-        title = "Top classes: " + ", ".join(f"{adapter.class_name(t)}" for t in targets)
-    else:
-        title = f"{results[0].target_name} (p = {results[0].probability:.2f})"
-    if file_name:
-        title = f"{file_name} — {title}" if title else file_name
-    scale = "one shared colour scale per sign mode" if args.shared_scale else "colour scale per panel"
-    footnote = (
-        f"{adapter.arch}; face: {prep.status}; {scale}, saturating at the {args.clip_percentile:g}th "
-        "percentile; values in raw attribution units"
-    )
-    per_row = (len(panels) - args.original_panel) // len(targets)
-    cols = args.cols or (per_row if multi else min(6, len(panels)))
-    return FigureSpec(
-        panels=panels,
-        cols=cols,
-        title=title,
-        footnote=footnote,
+def figure_options(args: argparse.Namespace, methods: list[str], fmt: str) -> FigureOptions:
+    """The command line's flags as the typed options the GUI's export dialog also fills in."""
+    return FigureOptions(
+        methods=methods,
+        photo_panel=args.original_panel,
+        input_panel=not args.no_input_panel,
+        base="model",
+        figure_title=args.title,
+        annotation_labels=not args.no_labels,
+        cols=args.cols or 0,
         panel_width_in=args.panel_width,
         font_size=args.font_size,
         dpi=args.dpi,
+        fmt=fmt,
+        include_file_name=args.include_filename,
+        sign=args.sign,
+        cmap=args.cmap,
+        alpha=args.alpha,
+        clip_percentile=args.clip_percentile,
+        fade_weak=args.fade_weak,
         shared_scale=args.shared_scale,
-        annotation_labels=not args.no_labels,
+        maps_only=args.maps_only,
     )
 
 
-def _thumbnail(rgb: Any, args: argparse.Namespace) -> Any:
-    """Shrink a large photo to twice the panel's pixel width: enough for print, and a 12-megapixel
-    photo does not bloat the PDF."""
-    import cv2
-
-    limit = max(64, int(2 * args.panel_width * args.dpi))
-    h, w = rgb.shape[:2]
-    scale = limit / max(h, w)
-    if scale >= 1.0:
-        return rgb
-    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-
-
-def _load_annotations(spec: str | None, image_ref: Any, batch: bool) -> Any:
+def _annotation_finder(spec: str, batch: bool) -> AnnotationFinder:
     from ..core.annotations import AnnotationError, find_for_image, load_document
 
-    if not spec:
-        return None
     path = Path(spec)
     if path.is_dir():
-        return find_for_image(image_ref, [path])
+        return lambda _image, ref: find_for_image(ref, [path])
     doc = load_document(path)
-    if doc.image.matches(image_ref):
-        return doc
-    if batch:
-        return None  # this file belongs to another image of the folder
-    raise AnnotationError(f"{path.name} annotates a different image (the content hashes differ)")
+
+    def find(_image: Path, ref: Any) -> Any:
+        if doc.image.matches(ref):
+            return doc
+        if batch:
+            return None  # this file belongs to another image of the folder
+        raise AnnotationError(f"{path.name} annotates a different image (the content hashes differ)")
+
+    return find
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.analysis.region_metrics import compute_region_metrics, export_metrics_csv
-    from ..core.annotations import ImageRef
-    from ..core.attribution.engine import explain
     from ..core.attribution.methods import get_method
-    from ..core.inputs.pipeline import prepare_file
     from ..core.output.figure import figure_format, save_figure
 
     _check_args(args)
@@ -273,34 +210,23 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(f"--format {args.format} disagrees with the extension of {out.name}")
     paths = image_paths_from_args(args.inputs)
     adapter = load_model_from_args(args)
+    opts = figure_options(args, methods, fmt)
+    finder = _annotation_finder(args.annotations, batch) if args.annotations else None
+    names = iter(batch_file_names(paths, fmt, args.numbered))  # one per image, in order
 
     summary = RunSummary()
     metric_rows: list = []
-    used: set[str] = set()
     annotated = [0]
 
     def one(path: Path) -> Path:
-        prep = prepare_file(adapter, path, align=args.align)
-        doc = None
-        if args.annotations:
-            doc = _load_annotations(
-                args.annotations, ImageRef.from_file(path, prep.original, keep_name=False), batch
-            )
-            annotated[0] += doc is not None
-        results = explain(adapter, prep.x, methods, target=args.target, params=params)
-        spec = build_spec(args, prep, results, adapter, doc, path.name if args.include_filename else None)
-        if doc is not None and args.region_metrics:
-            metric_rows.extend(compute_region_metrics(doc, results))
-        if batch:
-            stem = f"figure-{len(used) + 1:04d}" if args.numbered else path.stem
-            candidate, n = stem, 2
-            while candidate in used:
-                candidate, n = f"{stem}-{n}", n + 1
-            used.add(candidate)
-            target = out / f"{candidate}.{fmt}"
-        else:
-            target = out
-        save_figure(spec, target, fmt=fmt)
+        target = out / next(names) if batch else out
+        fig = figure_for_file(
+            adapter, path, opts, align=args.align, target=args.target, params=params, find_annotations=finder
+        )
+        annotated[0] += fig.doc is not None
+        if fig.doc is not None and args.region_metrics:
+            metric_rows.extend(compute_region_metrics(fig.doc, fig.results))
+        save_figure(fig.spec, target, fmt=fmt)
         if args.numbered:
             print(f"{target.name} <- {path}")
         return target

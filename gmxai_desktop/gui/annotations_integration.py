@@ -56,9 +56,10 @@ from ..core.annotations import (
 )
 from ..core.base.errors import GmxaiError
 from ..core.base.jobs import JobControl
-from ..core.output.figure import PanelSpec
+from ..core.output.figure import PanelSpec, save_figure
+from ..core.output.figure_spec import figure_for_file
 from .annotation_layer import AnnotationLayer, AnnotationToolbar, PanelFrame, region_color
-from .figure_dialog import ExtraPanel, FigureDialog, FigureInputs, FigureOptions, PanelProvider, build_figure
+from .figure_dialog import ExtraPanel, FigureDialog, FigureInputs, FigureOptions, PanelProvider
 from .region_inspector import RegionInspector, warm_hpo_index
 from .region_metrics_view import RegionMetricsView
 
@@ -781,29 +782,17 @@ class AnnotationsFeature(QObject):
         store = AnnotationStore(self.store.folder)
 
         def run(job: JobControl) -> Path:
-            from ..core.attribution.engine import explain
-            from ..core.inputs.pipeline import prepare_file
-            from ..core.output.figure import save_figure
-            from .controller import face_view_for
-
-            job.report(0.0, "preparing")
-            prep = prepare_file(adapter, path, align=align)
-            job.check()
-            results = []
-            if opts.methods:
-                results = explain(adapter, prep.x, opts.methods, target=target, params=params, job=job)
-            doc = None
-            if opts.annotations:
-                ref = ImageRef.from_file(path, prep.original)
-                doc = store.locate(path, ref).document
-                if doc is not None:
-                    doc.set_alignment(Alignment.from_face(prep.face, prep.original.shape, adapter.template))
-            base = prep.display
-            if opts.base == "face":
-                base = face_view_for(prep.face.image, prep.display.shape[:2])
-            inputs = FigureInputs(results, base, prep.original, prep.status, adapter, doc, path.name)
-            job.check()
-            save_figure(build_figure(opts, inputs), out, fmt=opts.fmt)
+            fig = figure_for_file(
+                adapter,
+                path,
+                opts,
+                align=align,
+                target=target,
+                params=params,
+                find_annotations=(lambda p, ref: store.locate(p, ref).document) if opts.annotations else None,
+                job=job,
+            )
+            save_figure(fig.spec, out, fmt=opts.fmt)
             return out
 
         return run

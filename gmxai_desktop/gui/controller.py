@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, Signal
 from ..core.base.errors import GmxaiError
 from ..core.base.jobs import JobControl
 from ..core.models.base import ModelAdapter
+from ..core.output.figure_spec import face_view_for
 from .cache import ByteLRU
 from .state import ImageStatus, JobKey, OverlaySettings, PanelSpec, PrepareKey, ViewState, target_count
 from .worker import (
@@ -69,20 +70,6 @@ class PreparedEntry:
     @property
     def grid_size(self) -> tuple[int, int]:
         return (int(self.display.shape[0]), int(self.display.shape[1]))
-
-
-def face_view_for(face_rgb: np.ndarray, grid_hw: tuple[int, int], max_factor: int = 4) -> np.ndarray:
-    """Resize the face onto the map grid's aspect, keeping up to ``max_factor`` x its detail."""
-    import cv2
-
-    h, w = grid_hw
-    fh, fw = face_rgb.shape[:2]
-    factor = int(max(1, min(max_factor, fh // max(h, 1), fw // max(w, 1))))
-    size = (w * factor, h * factor)
-    if (fw, fh) == size:
-        return np.ascontiguousarray(face_rgb[:, :, :3])
-    interp = cv2.INTER_AREA if fw > size[0] else cv2.INTER_LINEAR
-    return cv2.resize(np.ascontiguousarray(face_rgb[:, :, :3]), size, interpolation=interp)
 
 
 @dataclass(frozen=True)

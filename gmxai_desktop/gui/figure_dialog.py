@@ -1,7 +1,7 @@
 """Export a publication figure of the current image, or of every image in the folder.
 
-The figure is built by the same code as ``gmxai figure`` (:func:`gmxai_desktop.cli.cmd_figure.
-build_spec`): the face, one overlay per method with a colour bar in raw map units, the annotated
+The figure is built by the same code as ``gmxai figure`` (:func:`gmxai_desktop.core.output.
+figure_spec.build_spec`): the face, one overlay per method with a colour bar in raw map units, the annotated
 regions outlined. The dialog only chooses: which panels, layout, fonts, resolution, format, and the
 display settings the window uses (sign mode, colour map, opacity, clipping, shared scale), so the
 figure shows what the screen shows.
@@ -17,12 +17,10 @@ source (see :mod:`gmxai_desktop.core.output.figure`).
 
 from __future__ import annotations
 
-import argparse
 import itertools
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
@@ -53,7 +51,15 @@ from PySide6.QtWidgets import (
 
 from ..core.base.errors import GmxaiError
 from ..core.base.jobs import JobControl
-from ..core.output.figure import FORMATS, FigureSpec, PanelSpec, annotation_shapes, figure_to_rgb, save_figure
+from ..core.output.figure import FORMATS, FigureSpec, figure_to_rgb, save_figure
+from ..core.output.figure_spec import (
+    ExtraPanel,
+    FigureInputs,
+    FigureOptions,
+    PanelProvider,
+    batch_file_names,
+    build_spec,
+)
 
 PRIORITY_FIGURE_BATCH = 40  # after the current image's maps (20-30), before thumbnail predictions (50)
 PHOTO_KEY = "__photo__"
@@ -63,165 +69,6 @@ BASE_LABELS = {
     "face": "the aligned colour face",
     "model": "exactly what the model sees",
 }
-
-
-@dataclass
-class FigureOptions:
-    """Everything the dialog decides; Qt-free so a batch job can carry it to the worker thread."""
-
-    methods: list[str] = field(default_factory=list)
-    photo_panel: bool = False
-    input_panel: bool = True
-    extras: list[str] = field(default_factory=list)
-    base: str = "face"
-    panel_titles: bool = True
-    figure_title: str | None = None  # None: automatic (class and probability); "": none
-    footnote: bool = True
-    colorbars: bool = True
-    annotations: bool = True
-    annotation_labels: bool = True
-    cols: int = 0  # 0: automatic
-    panel_width_in: float = 1.7
-    font_size: float = 8.0
-    dpi: int = 300
-    fmt: str = "pdf"
-    include_file_name: bool = False
-    sign: str = "signed"
-    cmap: str | None = None
-    alpha: float = 0.5
-    clip_percentile: float = 99.5
-    fade_weak: bool = False
-    shared_scale: bool = False
-
-
-@dataclass
-class ExtraPanel:
-    """A panel beyond face and method overlays (a difference, a composite, a similarity map).
-
-    ``space`` says where annotation outlines belong: "aligned" (the map grid of this image),
-    "original" (the photo) or None (not this image's pixels: no outlines).
-    """
-
-    key: str
-    label: str
-    panel: PanelSpec
-    space: str | None = "aligned"
-
-
-PanelProvider = Callable[[], list[ExtraPanel]]
-"""Called when the dialog opens or refreshes: the extra panels available for the current image."""
-
-
-@dataclass
-class FigureInputs:
-    """One image's material for a figure."""
-
-    results: list
-    base_image: np.ndarray
-    original: np.ndarray | None
-    status: str
-    adapter: Any
-    doc: Any = None  # AnnotationDocument with the alignment of this model, or None
-    file_name: str | None = None
-    extras: list[ExtraPanel] = field(default_factory=list)
-
-
-def build_figure(opts: FigureOptions, inputs: FigureInputs) -> FigureSpec:
-    """The figure for one image: ``gmxai figure``'s layout, then the dialog's choices applied."""
-    from ..cli.cmd_figure import build_spec
-
-    results = [r for r in inputs.results if r.method in opts.methods]
-    photo = opts.photo_panel and inputs.original is not None
-    file_name = inputs.file_name if opts.include_file_name else None
-    if results:
-        args = argparse.Namespace(
-            original_panel=photo,
-            no_input_panel=not opts.input_panel,
-            sign=opts.sign,
-            cmap=opts.cmap,
-            alpha=opts.alpha,
-            clip_percentile=opts.clip_percentile,
-            fade_weak=opts.fade_weak,
-            maps_only=False,
-            cols=opts.cols or None,
-            panel_width=opts.panel_width_in,
-            font_size=opts.font_size,
-            title=opts.figure_title,
-            no_labels=not opts.annotation_labels,
-            dpi=opts.dpi,
-            shared_scale=opts.shared_scale,
-        )
-        prep = SimpleNamespace(original=inputs.original, display=inputs.base_image, status=inputs.status)
-        spec = build_spec(args, prep, results, inputs.adapter, None, file_name)
-        multi = len({r.target for r in results}) > 1
-    else:
-        spec = _spec_without_maps(opts, inputs, photo, file_name)
-        multi = False
-    panels = list(spec.panels)
-    spaces: list[str | None] = ["original" if photo and i == 0 else "aligned" for i in range(len(panels))]
-    if opts.base == "face":
-        panels = [replace(p, title="Face") if p.title == "Model input" else p for p in panels]
-    chosen = [e for e in inputs.extras if e.key in opts.extras]
-    panels += [e.panel for e in chosen]
-    spaces += [e.space for e in chosen]
-    doc = inputs.doc
-    if opts.annotations and doc is not None and doc.alignment is not None and len(doc):
-        shapes = {space: annotation_shapes(doc, space) for space in ("aligned", "original")}
-        panels = [replace(p, annotations=shapes[s]) if s else p for p, s in zip(panels, spaces, strict=True)]
-    else:
-        panels = [replace(p, annotations=()) for p in panels]
-    if not opts.panel_titles:
-        panels = [replace(p, title="") for p in panels]
-    if not opts.colorbars:
-        panels = [replace(p, colorbar=False) for p in panels]
-    cols = spec.cols
-    if not opts.cols and not multi:
-        cols = min(6, len(panels))
-    return replace(
-        spec,
-        panels=panels,
-        cols=max(1, cols),
-        footnote=spec.footnote if opts.footnote else "",
-        annotation_labels=opts.annotation_labels,
-    )
-
-
-def _spec_without_maps(
-    opts: FigureOptions, inputs: FigureInputs, photo: bool, file_name: str | None
-) -> FigureSpec:
-    """Face (and photo) only: a figure of the annotations themselves."""
-    panels = []
-    if photo:
-        panels.append(PanelSpec(kind="image", image=inputs.original, title="Photo"))
-    if opts.input_panel:
-        title = "Face" if opts.base == "face" else "Model input"
-        panels.append(PanelSpec(kind="image", image=inputs.base_image, title=title))
-    title = opts.figure_title or ""
-    if file_name:
-        title = f"{file_name} — {title}" if title else file_name
-    return FigureSpec(
-        panels=panels,
-        cols=max(1, opts.cols or len(panels) or 1),
-        title=title,
-        footnote=f"face: {inputs.status}",
-        panel_width_in=opts.panel_width_in,
-        font_size=opts.font_size,
-        dpi=opts.dpi,
-    )
-
-
-def batch_file_names(paths: Sequence[Path], fmt: str, numbered: bool) -> list[str]:
-    """Output names for a folder export, as ``gmxai figure`` names them (stems made unique)."""
-    used: set[str] = set()
-    out = []
-    for i, path in enumerate(paths):
-        stem = f"figure-{i + 1:04d}" if numbered else path.stem
-        candidate, n = stem, 2
-        while candidate in used:
-            candidate, n = f"{stem}-{n}", n + 1
-        used.add(candidate)
-        out.append(f"{candidate}.{fmt}")
-    return out
 
 
 class FigureHost(Protocol):
@@ -555,7 +402,7 @@ class FigureDialog(QDialog):
         photo = opts.photo_panel and inputs.original is not None
         if not (opts.methods or opts.input_panel or inputs.extras or photo):
             return None
-        return build_figure(opts, inputs)
+        return build_spec(opts, inputs)
 
     # -- preview -----------------------------------------------------------------------------
     def _changed(self, *_args: Any) -> None:
@@ -820,5 +667,5 @@ __all__ = [
     "FigureOptions",
     "PanelProvider",
     "batch_file_names",
-    "build_figure",
+    "build_spec",
 ]
