@@ -12,8 +12,10 @@ import pytest
 from _composite_fixtures import CLASSES, make_adapter, make_net, write_folder
 from scipy.stats import spearmanr
 
-from gmxai_desktop.core.analysis.comparison import compare_composites, spearman, top_overlap, training_counts
+from gmxai_desktop.core.analysis.comparison import compare_composites, training_counts
 from gmxai_desktop.core.analysis.composites import ALL, CompositeResult, compute_composites
+from gmxai_desktop.core.analysis.metrics import spearman_rank_correlation as spearman
+from gmxai_desktop.core.analysis.metrics import topk_overlap as top_overlap
 from gmxai_desktop.core.base.errors import ParameterError
 
 

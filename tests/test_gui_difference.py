@@ -33,7 +33,7 @@ def test_difference_of_two_methods(qtbot, gui_data, make_window) -> None:
     np.testing.assert_allclose(d.panel_a.raw_map, na, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(d.panel_b.raw_map, nb, rtol=1e-6, atol=1e-6)
     rho = spearman_rank_correlation(apply_sign(a, "absolute"), apply_sign(b, "absolute"))
-    overlap = topk_overlap(apply_sign(a, "absolute"), apply_sign(b, "absolute"), 20.0)
+    overlap = topk_overlap(apply_sign(a, "absolute"), apply_sign(b, "absolute"), 0.2)
     assert d.last_values["spearman"] == pytest.approx(rho)
     assert d.last_values["topk_overlap"] == pytest.approx(overlap)
     assert f"{rho:+.3f}" in d.summary.text() and f"{overlap:.0%}" in d.summary.text()

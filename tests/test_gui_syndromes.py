@@ -72,7 +72,7 @@ def test_composites_tab_matches_core_and_difference(qtbot, gui_data, make_window
     rho = spearman_rank_correlation(apply_sign(a, sign), apply_sign(b, sign))
     assert np.isfinite(rho) and cv.last_values["spearman"] == pytest.approx(rho)
     assert cv.last_values["topk_overlap"] == pytest.approx(topk_overlap(apply_sign(a, sign),
-                                                                        apply_sign(b, sign), 10.0))
+                                                                        apply_sign(b, sign), 0.1))
     lo, hi = cv.diff_grid.panel("D").colorbar.levels()
     assert lo == pytest.approx(-hi)  # diverging, zero-centred
     # the comparison-model choice explains itself instead of drawing anything

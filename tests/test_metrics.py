@@ -69,18 +69,18 @@ def test_rankdata_and_spearman_match_scipy_with_ties():
 def test_topk_overlap_definition():
     a = np.arange(10, dtype=float).reshape(2, 5)  # top 20 %: values 9, 8
     b = a.copy()
-    assert metrics.topk_overlap(a, b, 20) == 1.0
+    assert metrics.topk_overlap(a, b, 0.2) == 1.0
     b = a.copy()
     b.flat[8] = -1  # b's top 2 are now 9 and 7
-    assert metrics.topk_overlap(a, b, 20) == 0.5
-    assert metrics.topk_overlap(a, -a, 20) == 0.0
-    # k = ceil(15 % of 10) = 2, and at least one pixel.
-    assert metrics.topk_overlap(a, b, 15) == 0.5
-    assert metrics.topk_overlap(a, b, 0.01) == 1.0
+    assert metrics.topk_overlap(a, b, 0.2) == 0.5
+    assert metrics.topk_overlap(a, -a, 0.2) == 0.0
+    # k = ceil(0.15 of 10) = 2, and at least one pixel.
+    assert metrics.topk_overlap(a, b, 0.15) == 0.5
+    assert metrics.topk_overlap(a, b, 0.0001) == 1.0
     with pytest.raises(ParameterError):
         metrics.topk_overlap(a, b, 0)
     with pytest.raises(ParameterError):
-        metrics.topk_overlap(a, b[:, :4], 10)
+        metrics.topk_overlap(a, b[:, :4], 0.1)
 
 
 def test_nss_closed_form():

@@ -602,7 +602,7 @@ class CompositesView(QWidget):
         sa, sb = apply_sign(ma, sign), apply_sign(mb, sign)
         rho = spearman_rank_correlation(sa, sb)
         pct = float(self.percent.value())
-        overlap = topk_overlap(sa, sb, pct)
+        overlap = topk_overlap(sa, sb, pct / 100.0)
         self.last_values = {"spearman": rho, "topk_overlap": overlap}
         self.summary.setText(
             f"Agreement of A and B ({sign} maps): rank correlation ρ = <b>{_fmt(rho)}</b>, "

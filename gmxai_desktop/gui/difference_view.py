@@ -40,7 +40,7 @@ def agreement(a: np.ndarray, b: np.ndarray, sign: str, percent: float) -> tuple[
     from ..core.analysis.metrics import spearman_rank_correlation, topk_overlap
 
     va, vb = apply_sign(a, sign), apply_sign(b, sign)
-    return float(spearman_rank_correlation(va, vb)), float(topk_overlap(va, vb, percent))
+    return float(spearman_rank_correlation(va, vb)), float(topk_overlap(va, vb, percent / 100.0))
 
 
 def describe_result(res: Any) -> str:

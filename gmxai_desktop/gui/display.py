@@ -124,15 +124,11 @@ def normalise_for_difference(raw: np.ndarray, how: str) -> np.ndarray:
         sd = float(m.std())
         return ((m - m.mean()) / sd if sd > 0 else np.zeros_like(m)).astype(np.float32)
     if how == "rank":
-        flat = m.ravel()
-        order = flat.argsort(kind="stable")
-        ranks = np.empty(flat.size, dtype=np.float64)
-        ranks[order] = np.arange(flat.size, dtype=np.float64)
-        # ties share their mean rank so equal values stay equal after the transform
-        _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
-        sums = np.bincount(inverse, weights=ranks)
-        ranks = (sums / counts)[inverse]
-        denom = max(flat.size - 1, 1)
+        from ..core.analysis.metrics import rankdata
+
+        # 0-based; ties share their mean rank so equal values stay equal after the transform
+        ranks = rankdata(m) - 1.0
+        denom = max(m.size - 1, 1)
         return (ranks / denom).reshape(m.shape).astype(np.float32)
     raise ValueError(f"unknown normalisation {how!r}")
 

@@ -9,10 +9,11 @@ the explanations of small classes are less stable.
 Agreement of two maps of one class, both computed on raw signed maps at input resolution:
 
 * ``rank_correlation``: Spearman's ρ over all pixels (scale-free, so models whose maps differ in
-  magnitude still compare);
+  magnitude still compare; :func:`~gmxai_desktop.core.analysis.metrics.spearman_rank_correlation`);
 * ``top_overlap``: the fraction of the top ``top_fraction`` pixels (by value, i.e. the strongest
-  positive evidence; or by absolute value with ``by="abs"``) that the two maps share. 1 means the
-  same most-important region, ``top_fraction`` is what two unrelated maps share on average.
+  positive evidence; or by absolute value with ``by="abs"``) that the two maps share
+  (:func:`~gmxai_desktop.core.analysis.metrics.topk_overlap`). 1 means the same most-important
+  region, ``top_fraction`` is what two unrelated maps share on average.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 from ..base.errors import ParameterError
 from ..models.base import ModelAdapter
 from .composites import ALL, CompositeResult
+from .metrics import spearman_rank_correlation, topk_overlap
 
 COUNT_KEYS = ("train_counts", "training_counts", "class_counts")
 """Metadata keys that hold a model's per-class training image counts."""
@@ -58,41 +60,6 @@ class ComparisonTable:
     generic: ClassAgreement | None  # the generic (all images) maps
     size_vs_rank_correlation: float  # Spearman ρ of class size vs rank_correlation; NaN if < 3 classes
     size_vs_top_overlap: float
-
-
-def _ranks(v: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return rankdata(v)
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's ρ with average ranks for ties; NaN when either input is constant."""
-    x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    if x.shape != y.shape:
-        raise ParameterError(f"maps of different shapes cannot be compared: {a.shape} vs {b.shape}")
-    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return math.nan
-    return float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
-
-
-def top_overlap(
-    a: np.ndarray, b: np.ndarray, fraction: float = 0.1, by: Literal["value", "abs"] = "value"
-) -> float:
-    """Shared fraction of the two maps' top ``fraction`` pixels (ties broken by pixel order)."""
-    if not 0.0 < fraction <= 1.0:
-        raise ParameterError(f"the top fraction must be in (0, 1] (got {fraction})")
-    if by not in ("value", "abs"):
-        raise ParameterError(f"rank pixels by 'value' or 'abs' (got {by!r})")
-    x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    if x.shape != y.shape:
-        raise ParameterError(f"maps of different shapes cannot be compared: {a.shape} vs {b.shape}")
-    if by == "abs":
-        x, y = np.abs(x), np.abs(y)
-    k = max(1, round(fraction * x.size))
-    top_x = np.argsort(-x, kind="stable")[:k]
-    top_y = np.argsort(-y, kind="stable")[:k]
-    return len(np.intersect1d(top_x, top_y, assume_unique=True)) / k
 
 
 def training_counts(adapter: ModelAdapter) -> dict[str, int] | None:
@@ -161,8 +128,8 @@ def compare_composites(
             size=size,
             images_first=int(first.counts[name]),
             images_second=int(second.counts[name]),
-            rank_correlation=spearman(a, b),
-            top_overlap=top_overlap(a, b, top_fraction, by),
+            rank_correlation=spearman_rank_correlation(a, b),
+            top_overlap=topk_overlap(a, b, top_fraction, by),
         )
 
     rows = [row(c, sizes[c]) for c in names]
@@ -175,7 +142,7 @@ def compare_composites(
         if len(pairs) < 3:
             return math.nan
         s, v = zip(*pairs, strict=True)
-        return spearman(np.array(s), np.array(v))
+        return spearman_rank_correlation(np.array(s), np.array(v))
 
     return ComparisonTable(
         method=method,

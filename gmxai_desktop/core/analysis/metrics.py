@@ -30,6 +30,7 @@ models?", 2018), with the benchmark's MATLAB definitions:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -137,17 +138,26 @@ def top_k_indices(values: np.ndarray, k: int) -> np.ndarray:
     return order[:k]
 
 
-def topk_overlap(a: np.ndarray, b: np.ndarray, percent: float) -> float:
-    """|A ∩ B| / k for the top ``percent`` % pixels A of ``a`` and B of ``b`` (|A| = |B| = k).
+def topk_overlap(
+    a: np.ndarray, b: np.ndarray, fraction: float = 0.1, by: Literal["value", "abs"] = "value"
+) -> float:
+    """|A ∩ B| / k for the top ``fraction`` of pixels A of ``a`` and B of ``b`` (|A| = |B| = k).
 
-    k = ceil(percent / 100 · n), at least 1. With equal-sized sets this share equals both
+    The one top-k overlap of the project; its unit is a **fraction** in (0, 1] for both the
+    argument and the result (callers showing percent convert at the display). k = ceil(fraction ·
+    n), at least 1; pixels rank by value (the strongest positive evidence) or by absolute value
+    with ``by="abs"``, ties broken by pixel order. With equal-sized sets this share equals both
     precision and recall of one set against the other; two unrelated maps score about
-    ``percent / 100`` on average.
+    ``fraction`` on average.
     """
     x, y = _pair(a, b)
-    if not (0 < percent <= 100):
-        raise ParameterError(f"the top-k percentage must be in (0, 100], got {percent}")
-    k = max(1, math.ceil(percent / 100.0 * x.size - 1e-9))
+    if not (0 < fraction <= 1):
+        raise ParameterError(f"the top-k fraction must be in (0, 1], got {fraction}")
+    if by not in ("value", "abs"):
+        raise ParameterError(f"rank pixels by 'value' or 'abs' (got {by!r})")
+    if by == "abs":
+        x, y = np.abs(x), np.abs(y)
+    k = max(1, math.ceil(fraction * x.size - 1e-9))
     common = np.intersect1d(top_k_indices(x, k), top_k_indices(y, k), assume_unique=True)
     return common.size / k
 
