@@ -65,6 +65,38 @@ def test_existing_permissions_are_kept(tmp_path):
     assert (p.stat().st_mode & 0o777) == 0o600
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_new_file_gets_the_plain_open_mode_without_touching_the_umask(tmp_path, monkeypatch):
+    old = os.umask(0o027)
+    try:
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+        calls = []
+        monkeypatch.setattr(atomic.os, "umask", lambda mask: calls.append(mask) or 0)
+        p = tmp_path / "new.txt"
+        atomic.atomic_write_text(p, "y")
+        monkeypatch.undo()
+    finally:
+        os.umask(old)
+    assert calls == []  # changing the umask, even briefly, races with other threads' file creation
+    assert (p.stat().st_mode & 0o777) == (plain.stat().st_mode & 0o777) == 0o640
+
+
+def test_file_sha256_matches_hashlib_across_chunks(tmp_path):
+    import hashlib
+
+    from gmxai_desktop.core.base.hashing import CHUNK, file_sha256
+
+    data = os.urandom(2 * CHUNK + 123)  # three chunks, the last one partial
+    p = tmp_path / "blob.bin"
+    p.write_bytes(data)
+    assert file_sha256(p) == hashlib.sha256(data).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_sha256(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+    with pytest.raises(OSError):
+        file_sha256(tmp_path / "missing")
+
+
 def test_remove_stale_temps_only_removes_old_leftovers(tmp_path):
     p = tmp_path / "doc.json"
     old = tmp_path / ".doc.json.abc123.tmp"
@@ -154,3 +186,21 @@ def test_sigkill_during_save_never_leaves_a_partial_file(tmp_path):
 
     save_document(doc, target)
     assert atomic.stale_temps(target) == []
+
+
+def test_atomic_save_npy_round_trips_and_keeps_the_old_map_on_failure(tmp_path, monkeypatch):
+    import numpy as np
+
+    p = tmp_path / "saliency.npy"
+    old = np.arange(6, dtype=np.float32).reshape(2, 3)
+    atomic.atomic_save_npy(p, old)
+    np.testing.assert_array_equal(np.load(p), old)
+
+    def full(src, dst):
+        raise OSError(28, "disk full")
+
+    monkeypatch.setattr(atomic.os, "replace", full)
+    with pytest.raises(atomic.SaveError, match="disk full"):
+        atomic.atomic_save_npy(p, np.zeros((2, 3), np.float32))
+    np.testing.assert_array_equal(np.load(p), old)
+    assert atomic.stale_temps(p) == []

@@ -321,3 +321,64 @@ def test_pooled_model_copies_do_not_keep_unloaded_models_alive():
     del adapter
     gc.collect()
     assert ref() is None
+
+
+def test_a_new_method_is_one_class_the_engine_calls_only_through_its_hooks(small):
+    """Register a method the engine has never heard of: its parameter binding, shared-pass needs
+    and cost reach the engine through the AttributionMethod hooks alone."""
+    from gmxai_desktop.core.attribution.methods.base import (
+        REGISTRY,
+        AttributionMethod,
+        Param,
+        PassNeeds,
+        register,
+    )
+
+    adapter, x = small
+    calls: list[str] = []
+
+    class InputTimesGradient(AttributionMethod):
+        name = "test_input_x_gradient"
+        label = "Input × gradient"
+        description = "test method"
+        params = (Param("scale", float, 1.0, "factor"),)
+
+        @classmethod
+        def bind_params(cls, adapter, params):
+            calls.append("bind")
+            if params["scale"] == 0:
+                raise ParameterError("scale must not be 0")
+            return {**params, "bound": adapter.arch}
+
+        @classmethod
+        def pass_needs(cls, params):
+            calls.append("needs")
+            return PassNeeds(input=True)
+
+        @classmethod
+        def cost(cls, params, input_hw):
+            calls.append("cost")
+            return 1.0
+
+        def attribute(self, ctx, params):
+            grad = common.gradient_pass(ctx, PassNeeds(input=True)).input_grad
+            return params["scale"] * (grad * ctx.x)[0]
+
+    register(InputTimesGradient)
+    try:
+        name = InputTimesGradient.name
+        with pytest.raises(ParameterError, match="must not be 0"):
+            explain(adapter, x, [name], params={name: {"scale": 0}})
+        (res,) = explain(adapter, x, [name], params={name: {"scale": 2}})
+        assert res.params["bound"] == adapter.arch
+        assert {"bind", "needs", "cost"} <= set(calls)
+        # Reference: autograd on the user's model, from the definition.
+        xg = x.detach().clone().requires_grad_(True)
+        adapter.logits_module.eval()
+        out = adapter.logits_module(xg)
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        (g,) = torch.autograd.grad(out[0, res.target], xg)
+        want = (2.0 * g * x)[0].sum(0).numpy()
+        np.testing.assert_allclose(res.map, want, rtol=1e-4, atol=1e-6)
+    finally:
+        REGISTRY.pop(InputTimesGradient.name, None)

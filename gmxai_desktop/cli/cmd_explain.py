@@ -57,7 +57,7 @@ def versions() -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from ..core.attribution.engine import explain
     from ..core.attribution.methods import get_method
-    from ..core.base.atomic import atomic_write_text
+    from ..core.base.atomic import atomic_save_npy, atomic_write_text
     from ..core.inputs.pipeline import prepare_file
     from ..core.output.render import overlay, save_png
 
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             files = []
             for r in results:
                 name = r.method if len(targets) == 1 else f"{r.method}.top{targets.index(r.target) + 1}"
-                np.save(img_dir / f"{name}.npy", r.map.astype(np.float32))
+                atomic_save_npy(img_dir / f"{name}.npy", r.map.astype(np.float32))
                 sign = "signed" if float(r.map.min()) < 0 else "positive"
                 save_png(img_dir / f"{name}.png", overlay(prep.display, r.map, sign=sign))
                 files.append({"file": f"{stem}/{name}.npy", **r.metadata()})

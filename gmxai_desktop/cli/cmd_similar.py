@@ -111,7 +111,7 @@ def write_pair_maps(
 ) -> None:
     """Pair maps (npy at both resolutions + overlay PNGs) for the query and every match."""
     from ..core.analysis.similarity import similarity_maps
-    from ..core.base.atomic import atomic_write_text
+    from ..core.base.atomic import atomic_save_npy, atomic_write_text
     from ..core.inputs.pipeline import prepare_file
     from ..core.output.render import overlay, save_png
 
@@ -125,8 +125,8 @@ def write_pair_maps(
             ("query", pm.cells_a, pm.map_a, q_prep.display),
             ("match", pm.cells_b, pm.map_b, prep.display),
         ):
-            np.save(out_dir / f"{stem}_{who}_cells.npy", cells.astype(np.float64))
-            np.save(out_dir / f"{stem}_{who}.npy", full.astype(np.float32))
+            atomic_save_npy(out_dir / f"{stem}_{who}_cells.npy", cells.astype(np.float64))
+            atomic_save_npy(out_dir / f"{stem}_{who}.npy", full.astype(np.float32))
             save_png(out_dir / f"{stem}_{who}.png", overlay(display, full, sign="signed"))
         entries.append({
             "rank": m.rank,

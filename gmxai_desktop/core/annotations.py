@@ -45,6 +45,7 @@ import numpy as np
 
 from .base.atomic import atomic_write_text, remove_stale_temps
 from .base.errors import GmxaiError
+from .base.hashing import file_sha256
 
 FORMAT_NAME = "gmxai-annotations"
 FORMAT_VERSION = 1
@@ -349,14 +350,10 @@ class Alignment:
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file's bytes, read in chunks."""
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        return file_sha256(path)
     except OSError as exc:
         raise AnnotationError(f"cannot read {Path(path).name} to identify it: {exc.strerror or exc}") from exc
-    return h.hexdigest()
 
 
 def sha256_pixels(rgb: np.ndarray) -> str:

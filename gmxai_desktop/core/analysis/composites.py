@@ -441,7 +441,7 @@ def save_composites(
     Skipped images are listed relative to ``image_root`` when given, else by file name only, so
     no absolute path ends up in a file that may be shared.
     """
-    from ..base.atomic import atomic_write_text
+    from ..base.atomic import atomic_save_npy, atomic_write_text
     from ..output.render import save_png
 
     out_dir = Path(out_dir)
@@ -456,7 +456,7 @@ def save_composites(
         d.mkdir(parents=True, exist_ok=True)
         save_png(d / "face.png", face_uint8(result.faces[cls]))
         for method, m in result.maps.get(cls, {}).items():
-            np.save(d / f"{method}.npy", m.astype(np.float32))
+            atomic_save_npy(d / f"{method}.npy", m.astype(np.float32))
 
     def show(p: Path) -> str:
         if image_root is not None:

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +32,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ..base.atomic import atomic_open
 from ..base.errors import FaceNotFoundError, GmxaiError, ImageLoadError, ParameterError
+from ..base.hashing import file_sha256
 from ..base.jobs import JobControl
 from ..models.base import ModelAdapter
 
@@ -68,14 +68,10 @@ ImageCallback = Callable[[ImageEvent], None]
 
 def file_digest(path: Path) -> str:
     """sha256 of the file's bytes: the cache key, valid across renames, stale-proof on edits."""
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        return file_sha256(path)
     except OSError as exc:
         raise ImageLoadError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from exc
-    return h.hexdigest()
 
 
 def model_fingerprint(adapter: ModelAdapter) -> str:
@@ -134,14 +130,8 @@ class RecordCache:
         """Write atomically so a run killed mid-write never leaves a record that loads wrong."""
         path = self.path_for(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **record)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "wb") as fh:
+            np.savez(fh, **record)
 
 
 def alignment_problem(face: object, align: str) -> str | None:

@@ -35,9 +35,8 @@ from ..base.errors import GmxaiError, ParameterError
 from ..base.jobs import JobControl
 from ..models.base import ModelAdapter
 from .methods import get_method
-from .methods.base import AttributionMethod, AttributionResult, MethodContext
-from .methods.common import OpenForward, PassNeeds, check_finite_input, qualified_layer_name
-from .methods.occlusion import window_starts
+from .methods.base import AttributionMethod, AttributionResult, MethodContext, PassNeeds
+from .methods.common import OpenForward, check_finite_input, qualified_layer_name
 from .methods.surgery import acquire_private, release_private
 from .targets import resolve_targets
 
@@ -111,30 +110,13 @@ def validate(
         given = params.get(cls.name) or {}
         if not isinstance(given, Mapping):
             raise ParameterError(f"parameters for {cls.name} must be name=value pairs")
-        resolved = cls.resolve_params(dict(given))
-        bind = getattr(cls, "bind_params", None)
-        if bind is not None:
-            resolved = bind(adapter, resolved)
-        out.append((cls, resolved))
+        out.append((cls, cls.bind_params(adapter, cls.resolve_params(dict(given)))))
     return out
 
 
 def _fingerprint(adapter: ModelAdapter, x: torch.Tensor) -> tuple[Any, ...]:
     digest = hashlib.blake2b(x.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).hexdigest()
     return (id(adapter.logits_module), adapter.model_id, tuple(x.shape), str(x.dtype), digest)
-
-
-def _cost(cls: type[AttributionMethod], params: Mapping[str, Any], x: torch.Tensor) -> float:
-    """Rough cost in forward-pass units, for the overall progress bar."""
-    if cls.name == "occlusion":
-        h, w = x.shape[-2:]
-        win, stride = params["window"], params["stride"]
-        return 0.5 * len(window_starts(h, win, stride)) * len(window_starts(w, win, stride))
-    if cls.name == "integrated_gradients":
-        return 3.0 * params["steps"]
-    if cls.name == "smoothgrad":
-        return 3.0 * params["n_samples"]
-    return 3.0
 
 
 def _to_map(raw: torch.Tensor | np.ndarray, x: torch.Tensor, label: str, target_name: str) -> np.ndarray:
@@ -188,9 +170,7 @@ def explain(
 
     needs = PassNeeds()
     for cls, p in plan:
-        method_needs = getattr(cls, "pass_needs", None)
-        if method_needs is not None:
-            needs = needs | method_needs(p)
+        needs = needs | cls.pass_needs(p)
 
     private = acquire_private(adapter.logits_module, x)
     clean = False
@@ -229,7 +209,8 @@ def explain(
         if targets is None:
             targets = resolve_targets(target, logits, adapter.class_names)
 
-        costs = [_cost(cls, p, x) for cls, p in plan]
+        hw = (int(x.shape[-2]), int(x.shape[-1]))
+        costs = [cls.cost(p, hw) for cls, p in plan]
         total = sum(costs) * len(targets)
         done = 0.0
         results: list[AttributionResult] = []

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .errors import GmxaiError
 
@@ -33,11 +33,22 @@ def _temp_prefix(target: Path) -> str:
     return f".{target.name}."
 
 
-def _default_mode() -> int:
-    """The mode a plain ``open(path, 'w')`` would give: 0o666 minus the umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _create_temp(directory: Path, target: Path) -> tuple[int, Path]:
+    """Create a fresh hidden temp file beside ``target``.
+
+    It is created with ``os.open(..., 0o666)``, so the kernel applies the process umask (and any
+    default ACL of the folder) exactly as for a plain ``open(path, 'w')``. Reading the umask with
+    ``os.umask`` would briefly change it for every thread of the process, which is not safe in
+    the GUI (the worker thread writes caches while the main thread saves annotations).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = directory / f"{_temp_prefix(target)}{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {target.name}")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -72,22 +83,22 @@ def atomic_open(
     if not directory.is_dir():
         raise SaveError(f"cannot save {target.name}: the folder {directory} does not exist")
     try:
-        perms = stat.S_IMODE(os.stat(target).st_mode)
+        perms: int | None = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
-        perms = _default_mode()
+        perms = None  # the temp file was created with the usual default mode already
     except OSError as exc:
         raise SaveError(f"cannot save {target.name}: {exc.strerror or exc}") from exc
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(target), suffix=TEMP_SUFFIX)
+        fd, tmp = _create_temp(directory, target)
     except OSError as exc:
         raise SaveError(f"cannot save {target.name} in {directory}: {exc.strerror or exc}") from exc
-    tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, mode, encoding=encoding, newline=newline) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, perms)
+        if perms is not None:
+            os.chmod(tmp, perms)
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -107,6 +118,14 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
     """Text variant of :func:`atomic_write_bytes`; newlines are written as given (no translation)."""
     atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_save_npy(path: str | os.PathLike[str], array: Any) -> None:
+    """``numpy.save`` through :func:`atomic_open`: a map file is complete or absent."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, array)
 
 
 def stale_temps(path: str | os.PathLike[str]) -> list[Path]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..base.atomic import atomic_write_text
+from ..base.atomic import atomic_write_bytes, atomic_write_text
 from ..base.errors import ParameterError
 from ..base.jobs import JobControl
 from .classes import CLASS_NAMES, DEMO_CLASSES
@@ -187,9 +187,9 @@ def write_dataset(out_dir: str | Path, counts: dict[str, int], seed: int, overwr
     for name, i, face in iter_faces(counts, seed, with_masks=True, job=job):
         stem = image_stem(name, i)
         rel = f"{name}/{stem}.png"
-        (images_dir / rel).write_bytes(_png_bytes(face.image))
+        atomic_write_bytes(images_dir / rel, _png_bytes(face.image))
         assert face.mask is not None
-        (masks_dir / f"{stem}.png").write_bytes(_png_bytes(face.mask))
+        atomic_write_bytes(masks_dir / f"{stem}.png", _png_bytes(face.mask))
         rows.append((rel, name))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

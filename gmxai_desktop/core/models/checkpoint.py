@@ -12,7 +12,6 @@ Every problem becomes one :class:`CheckpointError` written for the person who pi
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from ..base.errors import CheckpointError
+from ..base.hashing import file_sha256  # noqa: F401 (re-exported: models/__init__ uses it)
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "params")
 _STRIP_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DistributedDataParallel, torch.compile
@@ -36,15 +36,6 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"BM", "a BMP image"),
     (b"GIF8", "a GIF image"),
 )
-
-
-def file_sha256(path: Path) -> str:
-    """Hash in chunks: checkpoints can be gigabytes and must not be read into memory twice."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_file(path: Path) -> None:

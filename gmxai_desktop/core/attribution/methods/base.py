@@ -112,8 +112,38 @@ class AttributionResult:
         return meta
 
 
+@dataclass(frozen=True)
+class PassNeeds:
+    """What a method reads from the shared gradient pass: CAM layers, FullGrad's bias term, and the
+    input gradient (without it the backward pass stops at the earliest CAM layer)."""
+
+    layers: frozenset[str] = frozenset()
+    fullgrad: bool = False
+    input: bool = False
+
+    def __or__(self, other: PassNeeds) -> PassNeeds:
+        return PassNeeds(
+            self.layers | other.layers, self.fullgrad or other.fullgrad, self.input or other.input
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.layers) or self.fullgrad or self.input
+
+    def covers(self, other: PassNeeds) -> bool:
+        return other.layers <= self.layers and (self.fullgrad or not other.fullgrad) and (
+            self.input or not other.input
+        )
+
+
 class AttributionMethod(ABC):
-    """Base class; subclasses set the class attributes and implement :meth:`attribute`."""
+    """Base class; subclasses set the class attributes and implement :meth:`attribute`.
+
+    The engine calls only the hooks declared here (never a method's name): :meth:`resolve_params`
+    and :meth:`bind_params` before any work, :meth:`pass_needs` to plan the one shared gradient
+    pass, :meth:`cost` to weight the progress bar, then :meth:`attribute` once per target. The
+    defaults suit a method that needs nothing from the model in advance and costs about one
+    forward and backward pass.
+    """
 
     name: ClassVar[str]
     label: ClassVar[str]
@@ -133,6 +163,23 @@ class AttributionMethod(ABC):
                 raise ParameterError(f"{cls.name} has no parameter {key!r} (it has: {names})")
             out[key] = known[key].parse(value)
         return out
+
+    @classmethod
+    def bind_params(cls, adapter: ModelAdapter, params: dict[str, Any]) -> dict[str, Any]:
+        """Check resolved parameters against the model (and fill model-dependent defaults) before
+        any computation, so a bad layer or window fails fast with a user error."""
+        return params
+
+    @classmethod
+    def pass_needs(cls, params: dict[str, Any]) -> PassNeeds:
+        """What this method reads from the shared forward+backward pass (nothing by default)."""
+        return PassNeeds()
+
+    @classmethod
+    def cost(cls, params: dict[str, Any], input_hw: tuple[int, int]) -> float:
+        """Rough cost in forward-pass units (a backward pass counts about two), for the overall
+        progress bar of a multi-method run."""
+        return 3.0
 
     @abstractmethod
     def attribute(self, ctx: MethodContext, params: dict[str, Any]) -> torch.Tensor | np.ndarray:

@@ -15,8 +15,8 @@ import torch
 
 from ...base.errors import ParameterError
 from ...models.base import ModelAdapter
-from .base import AttributionMethod, MethodContext, Param
-from .common import PassNeeds, gradient_pass, qualified_layer_name, upsample
+from .base import AttributionMethod, MethodContext, Param, PassNeeds
+from .common import gradient_pass, qualified_layer_name, upsample
 
 LAYER_PARAM = Param(
     "layer",

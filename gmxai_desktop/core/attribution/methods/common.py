@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +29,7 @@ from torch import nn
 from ...base.errors import GmxaiError, ParameterError
 from ...base.jobs import JobControl
 from ...models.base import ModelAdapter
-from .base import MethodContext, Param, watch_forwards
+from .base import MethodContext, Param, PassNeeds, watch_forwards
 from .surgery import PrivateModel, SurgeryError, acquire_private
 
 # Upper bound on one batch's compute, for smooth progress on slow machines. Cancellation does not
@@ -215,37 +215,6 @@ def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return m.squeeze(1) if squeeze else m
 
 
-def channel_minmax(t: torch.Tensor) -> torch.Tensor:
-    """Per-(image, channel) min-max scaling exactly as pytorch-grad-cam's ``scale_cam_image``."""
-    flat = t.flatten(2)
-    flat = flat - flat.min(dim=2, keepdim=True).values
-    flat = flat / (1e-7 + flat.max(dim=2, keepdim=True).values)
-    return flat.view_as(t)
-
-
-@dataclass(frozen=True)
-class PassNeeds:
-    """What a method reads from the shared gradient pass: CAM layers, FullGrad's bias term, and the
-    input gradient (without it the backward pass stops at the earliest CAM layer)."""
-
-    layers: frozenset[str] = frozenset()
-    fullgrad: bool = False
-    input: bool = False
-
-    def __or__(self, other: PassNeeds) -> PassNeeds:
-        return PassNeeds(
-            self.layers | other.layers, self.fullgrad or other.fullgrad, self.input or other.input
-        )
-
-    def __bool__(self) -> bool:
-        return bool(self.layers) or self.fullgrad or self.input
-
-    def covers(self, other: PassNeeds) -> bool:
-        return other.layers <= self.layers and (self.fullgrad or not other.fullgrad) and (
-            self.input or not other.input
-        )
-
-
 @dataclass
 class GradientPass:
     """Everything the backward pass of one target yields (see the module docstring)."""
@@ -258,22 +227,6 @@ class GradientPass:
     fullgrad_bias: torch.Tensor | None = None
 
 
-def _fullgrad_bias_layers(model: nn.Module) -> list[nn.Module]:
-    # The exact selection pytorch-grad-cam's FullGrad makes (exact types, not subclasses).
-    return [
-        m for m in model.modules()
-        if type(m) in (nn.Conv2d, nn.BatchNorm2d) and getattr(m, "bias", None) is not None
-    ]
-
-
-def _effective_bias(module: nn.Module) -> torch.Tensor:
-    """The bias a layer adds in eval mode; BatchNorm folds its running statistics in (FullGrad)."""
-    if isinstance(module, nn.BatchNorm2d) and module.running_mean is not None:
-        scale = module.weight / torch.sqrt(module.running_var + module.eps)
-        return (module.bias - module.running_mean * scale).detach()
-    return module.bias.detach()
-
-
 class OpenForward:
     """One forward pass with its graph kept: every target then costs only a backward pass.
 
@@ -283,6 +236,8 @@ class OpenForward:
 
     def __init__(self, private: PrivateModel, adapter: ModelAdapter, x: torch.Tensor, needs: PassNeeds,
                  job: JobControl) -> None:
+        from . import fullgrad  # FullGrad's maths; imported late because fullgrad imports this module
+
         if (needs.layers or needs.fullgrad) and not private.hookable:
             raise SurgeryError(
                 "class activation maps need hooks on inner layers, which TorchScript models do not "
@@ -290,11 +245,10 @@ class OpenForward:
             )
         model = private.module
         self.needs = needs
-        self.size = tuple(x.shape[-2:])
         self.modules: dict[str, nn.Module] = {
             name: private.submodule(qualified_layer_name(adapter, name)) for name in sorted(needs.layers)
         }
-        self.bias_layers = _fullgrad_bias_layers(model) if needs.fullgrad else []
+        self.bias_layers = fullgrad.bias_layers(model) if needs.fullgrad else []
         watched: dict[int, nn.Module] = {id(m): m for m in [*self.modules.values(), *self.bias_layers]}
         self.records: dict[int, list[torch.Tensor]] = {mid: [] for mid in watched}
         bad: list[str] = []
@@ -354,13 +308,10 @@ class OpenForward:
             out = self.records[id(module)][0]
             result.layers[name] = (out.detach(), grad_of[id(out)].detach())
         if self.needs.fullgrad:
-            total = torch.zeros(self.size, dtype=self.x_in.dtype, device=self.x_in.device)
-            for module in self.bias_layers:
-                bias = _effective_bias(module).view(1, -1, 1, 1)
-                for out in self.records[id(module)]:
-                    term = channel_minmax((bias * grad_of[id(out)]).abs().detach()).sum(dim=1)
-                    total += upsample(term, self.size)[0]
-            result.fullgrad_bias = total
+            from . import fullgrad
+
+            terms = [(m, [grad_of[id(out)] for out in self.records[id(m)]]) for m in self.bias_layers]
+            result.fullgrad_bias = fullgrad.bias_map(terms, self.x_in)
         return result
 
 
@@ -383,6 +334,41 @@ def gradient_pass(ctx: MethodContext, needs: PassNeeds) -> GradientPass:
         result = OpenForward(private_model(ctx), ctx.adapter, ctx.x, merged, ctx.job).backward(ctx.target)
     ctx.shared[key] = result
     return result
+
+
+def summed_input_gradients(
+    ctx: MethodContext,
+    count: int,
+    inputs: Callable[[int, int], torch.Tensor],
+    label: str,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Σ_i w_i ∂f_target/∂x at ``count`` inputs, evaluated in batches: the one loop Integrated
+    Gradients (path points, quadrature weights) and SmoothGrad (noisy copies) share.
+
+    ``inputs(start, n)`` builds inputs ``start .. start+n-1`` as an (n, C, H, W) tensor, so only
+    one batch is ever in memory. Batch sizes come from the :class:`BatchPlanner`; cancellation is
+    checked at every layer and progress reported per batch. Returns a (1, C, H, W) sum."""
+    model = private_model(ctx).module
+    planner = planner_for(ctx, "gradient", backward=True)
+    total = torch.zeros_like(ctx.x)
+    done = 0
+    with watch_layers(model, ctx.job):
+        while done < count:
+            ctx.job.report(done / count, label)
+            n = planner.size(count - done)
+            with Stopwatch() as sw, torch.enable_grad():
+                xs = inputs(done, n).requires_grad_(True)
+                out = model(xs)
+                out = out[0] if isinstance(out, (tuple, list)) else out
+                (grad,) = torch.autograd.grad(out[:, ctx.target].sum(), xs)
+                if weights is not None:
+                    grad = grad * weights[done : done + n].view(-1, 1, 1, 1)
+                total += grad.sum(0, keepdim=True)
+            planner.record(n, sw.seconds)
+            done += n
+    ctx.job.report(1.0, label)
+    return total
 
 
 def check_finite_input(x: torch.Tensor) -> None:

@@ -9,14 +9,7 @@ import torch
 from captum.attr._utils.approximation_methods import approximation_parameters
 
 from .base import AttributionMethod, MethodContext, Param, register
-from .common import (
-    BASELINE_PARAM,
-    Stopwatch,
-    baseline_tensor,
-    planner_for,
-    private_model,
-    watch_layers,
-)
+from .common import BASELINE_PARAM, baseline_tensor, summed_input_gradients
 
 # Captum's "riemann_trapezoid" is left out on purpose: its weights are 1/n with halved ends on n
 # points spaced 1/(n-1), so they sum to (n-1)/n and every map comes out (n-1)/n too small.
@@ -56,6 +49,10 @@ class IntegratedGradients(AttributionMethod):
               "is the most accurate for a given number of steps)", choices=_METHODS),
     )
 
+    @classmethod
+    def cost(cls, params: dict[str, Any], input_hw: tuple[int, int]) -> float:
+        return 3.0 * params["steps"]  # one forward and backward per path point
+
     def attribute(self, ctx: MethodContext, params: dict[str, Any]) -> torch.Tensor:
         steps = params["steps"]
         alphas, weights = _quadrature(params["method"], steps)
@@ -64,22 +61,9 @@ class IntegratedGradients(AttributionMethod):
         x = ctx.x.detach()
         base = baseline_tensor(ctx.adapter, x, params["baseline"])
         delta = x - base
-        model = private_model(ctx).module
-        planner = planner_for(ctx, "gradient", backward=True)
-        total = torch.zeros_like(x)
-        done = 0
-        with watch_layers(model, ctx.job):
-            while done < steps:
-                ctx.job.report(done / steps, self.label)
-                n = planner.size(steps - done)
-                a = alpha[done : done + n].view(-1, 1, 1, 1)
-                with Stopwatch() as sw, torch.enable_grad():
-                    xs = (base + a * delta).requires_grad_(True)
-                    out = model(xs)
-                    out = out[0] if isinstance(out, (tuple, list)) else out
-                    (grad,) = torch.autograd.grad(out[:, ctx.target].sum(), xs)
-                    total += (grad * weight[done : done + n].view(-1, 1, 1, 1)).sum(0, keepdim=True)
-                planner.record(n, sw.seconds)
-                done += n
-        ctx.job.report(1.0, self.label)
+
+        def points(start: int, n: int) -> torch.Tensor:
+            return base + alpha[start : start + n].view(-1, 1, 1, 1) * delta
+
+        total = summed_input_gradients(ctx, steps, points, self.label, weights=weight)
         return (total * delta)[0]

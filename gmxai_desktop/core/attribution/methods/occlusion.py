@@ -64,6 +64,13 @@ class Occlusion(AttributionMethod):
         _check_fit(*adapter.input_size, params)
         return params
 
+    @classmethod
+    def cost(cls, params: dict[str, Any], input_hw: tuple[int, int]) -> float:
+        """One batched, inference-only forward (about half a gradient pass) per window position."""
+        h, w = input_hw
+        win, stride = params["window"], params["stride"]
+        return 0.5 * len(window_starts(h, win, stride)) * len(window_starts(w, win, stride))
+
     def attribute(self, ctx: MethodContext, params: dict[str, Any]) -> torch.Tensor:
         _check_fit(*ctx.x.shape[-2:], params)
         logits, occluded, positions = occluded_logits(ctx, params)

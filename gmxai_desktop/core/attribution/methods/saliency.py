@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from .base import AttributionMethod, MethodContext, Param, register
-from .common import PassNeeds, gradient_pass
+from .base import AttributionMethod, MethodContext, Param, PassNeeds, register
+from .common import gradient_pass
 
 
 @register

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from .base import AttributionMethod, MethodContext, Param, register
-from .common import Stopwatch, planner_for, private_model, watch_layers
+from .common import summed_input_gradients
 
 
 @register
@@ -35,6 +35,10 @@ class SmoothGrad(AttributionMethod):
         Param("seed", int, 0, "random seed of the noise (same seed, same map)", minimum=0),
     )
 
+    @classmethod
+    def cost(cls, params: dict[str, Any], input_hw: tuple[int, int]) -> float:
+        return 3.0 * params["n_samples"]  # one forward and backward per noisy copy
+
     def attribute(self, ctx: MethodContext, params: dict[str, Any]) -> torch.Tensor:
         x = ctx.x.detach()
         n_samples = params["n_samples"]
@@ -42,21 +46,5 @@ class SmoothGrad(AttributionMethod):
         generator = torch.Generator(device=x.device).manual_seed(int(params["seed"]))
         std = torch.tensor(stdev, device=x.device).repeat((n_samples, *x.shape[1:]))
         noise = torch.normal(0.0, std, generator=generator).to(x.dtype)
-        model = private_model(ctx).module
-        planner = planner_for(ctx, "gradient", backward=True)
-        total = torch.zeros_like(x)
-        done = 0
-        with watch_layers(model, ctx.job):
-            while done < n_samples:
-                ctx.job.report(done / n_samples, self.label)
-                n = planner.size(n_samples - done)
-                with Stopwatch() as sw, torch.enable_grad():
-                    xs = (x + noise[done : done + n]).requires_grad_(True)
-                    out = model(xs)
-                    out = out[0] if isinstance(out, (tuple, list)) else out
-                    (grad,) = torch.autograd.grad(out[:, ctx.target].sum(), xs)
-                    total += grad.sum(0, keepdim=True)
-                planner.record(n, sw.seconds)
-                done += n
-        ctx.job.report(1.0, self.label)
+        total = summed_input_gradients(ctx, n_samples, lambda i, n: x + noise[i : i + n], self.label)
         return (total / n_samples)[0]
