@@ -41,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gmxai {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"{__package__}.cmd_{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__package__}.cmd_{name}":
-                continue  # subcommand not part of this build
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"{__package__}.cmd_{name}").add_parser(sub)
     return parser
 
 

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +54,6 @@ FILE_SUFFIX = ".gmxai-annotations.json"
 
 KINDS = ("rect", "ellipse", "polygon", "lasso", "brush")
 SPACES = ("original", "aligned")
-Space = Literal["original", "aligned"]
 
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _HPO_ID = re.compile(r"^HP:\d{7}$")
@@ -674,11 +673,6 @@ class AnnotationDocument:
         self._do("Delete region", [(i, region, None)])
         return region
 
-    def remove_regions(self, region_ids: Iterable[str]) -> None:
-        with self.group("Delete regions"):
-            for rid in list(region_ids):
-                self.remove_region(rid)
-
     def update_region(
         self, region_id: str, *, merge_key: object | None = None, text: str = "Edit region", **changes: Any
     ) -> Region:
@@ -774,17 +768,6 @@ class AnnotationDocument:
             raise AnnotationError(f"a {g.kind} has a fixed number of control points")
         pts = [p for i, p in enumerate(g.points) if i != vertex]
         return self.set_geometry(region_id, Geometry(g.kind, tuple(pts), g.width), space)
-
-    def reorder(self, region_id: str, new_index: int) -> None:
-        """Move a region in the drawing order (one undo step)."""
-        i = self._index(region_id)
-        region = self._regions[i]
-        j = max(0, min(new_index, len(self._regions) - 1))
-        if i == j:
-            return
-        with self.group("Reorder region"):
-            self._do("Reorder region", [(i, region, None)])
-            self._do("Reorder region", [(j, None, region)])
 
     @contextmanager
     def group(self, text: str) -> Iterator[None]:
@@ -1284,12 +1267,6 @@ class Autosaver:
         self._monotonic = monotonic
         self._last_revision = doc.revision
         self._last_time = -math.inf
-
-    def retarget(self, target: str | os.PathLike[str]) -> None:
-        """The document got a (new) file name: move autosaving there and drop the old autosave."""
-        discard_autosave(self.target)
-        self.target = Path(target)
-        self._last_revision = -1
 
     def due(self) -> bool:
         return (

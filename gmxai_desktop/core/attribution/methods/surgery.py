@@ -35,8 +35,7 @@ from __future__ import annotations
 import copy
 import threading
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,17 +213,6 @@ def _has_hooks(model: nn.Module) -> bool:
         m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
         for m in model.modules()
     )
-
-
-@contextmanager
-def borrowed(model: nn.Module, example: torch.Tensor) -> Iterator[PrivateModel]:
-    private = acquire_private(model, example)
-    clean = False
-    try:
-        yield private
-        clean = True
-    finally:
-        release_private(private, clean)
 
 
 def _is_scripted(model: nn.Module) -> bool:
