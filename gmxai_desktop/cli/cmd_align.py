@@ -6,21 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import image_paths_from_args
+from .common import add_subcommand, image_paths_from_args
 from .runner import RunSummary, run_images
+
+HELP = "detect and align faces to a model template"
+DESCRIPTION = """\
+Detect the face in each image (RetinaFace, offline), align it to the template and write the crop as
+PNG under --out, keeping the input's relative path. landmarks.csv records per image: status, number
+of faces, detector confidence and the five landmarks (left eye, right eye, nose, left and right
+mouth corner; left/right as seen in the image) in original-image pixels. Edit it and pass it back
+with --landmarks to fix a detection. Images without a face are reported and not written.
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "align",
-        help="detect and align faces to a model template",
-        description="Detect the face in each image (RetinaFace, offline), align it to the template "
-        "and write the crop as PNG under --out, keeping the input's relative path. landmarks.csv "
-        "records per image: status, number of faces, detector confidence and the five landmarks "
-        "(left eye, right eye, nose, left and right mouth corner; left/right as seen in the image) "
-        "in original-image pixels. Edit it and pass it back with --landmarks to fix a detection. "
-        "Images without a face are reported and not written.",
-    )
+    p = add_subcommand(sub, "align", run, HELP, DESCRIPTION, inputs=True)
     p.add_argument("--template", required=True, choices=("arcface112", "gm-v1"),
                    help="arcface112: 112x112 ArcFace template (GestaltMatcher-Arc); gm-v1: 100x100 "
                    "GestaltMatcher v1 square face crop, eyes level")
@@ -38,8 +38,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "images are matched by relative path or file name; images not listed are detected)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace crops and landmarks.csv already in --out")
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    p.set_defaults(func=run)
 
 
 def _relative_name(path: Path, inputs: list[Path]) -> Path:

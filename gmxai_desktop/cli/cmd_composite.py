@@ -7,30 +7,23 @@ import sys
 from pathlib import Path
 
 from ..core.base.jobs import JobControl
-from .common import (
-    add_align_option,
-    add_method_options,
-    add_model_options,
-    load_model_from_args,
-    methods_and_params,
-)
+from .common import add_method_options, add_subcommand, load_model_from_args, methods_and_params
+
+HELP = "composite faces and syndrome-wise attribution maps"
+DESCRIPTION = """\
+For each syndrome, average the aligned faces (mean, or exact median) and the raw attribution maps of
+its images. Writes OUT/<class>/face.png, OUT/<class>/<method>.npy (the mean raw float32 map at model
+input resolution), the same over all images under OUT/_all/ (the generic face and maps),
+OUT/counts.json ({class: images used}) and OUT/manifest.json (settings, class -> folder, skipped and
+excluded images). Class folder names are the class names with characters unsafe in file names
+replaced by '_'. Labels come from subfolder names or --labels. With --cache a cancelled run resumes
+where it stopped. Exit status 1 when some images could not be used (listed on stderr and in
+manifest.json).
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "composite",
-        help="composite faces and syndrome-wise attribution maps",
-        description="For each syndrome, average the aligned faces (mean, or exact median) and the raw "
-        "attribution maps of its images. Writes OUT/<class>/face.png, OUT/<class>/<method>.npy (the "
-        "mean raw float32 map at model input resolution), the same over all images under OUT/_all/ "
-        "(the generic face and maps), OUT/counts.json ({class: images used}) and OUT/manifest.json "
-        "(settings, class -> folder, skipped and excluded images). Class folder names are the class "
-        "names with characters unsafe in file names replaced by '_'. Labels come from subfolder names "
-        "or --labels. With --cache a cancelled run resumes where it stopped. Exit status 1 when some "
-        "images could not be used (listed on stderr and in manifest.json).",
-    )
-    add_model_options(p)
-    add_align_option(p)
+    p = add_subcommand(sub, "composite", run, HELP, DESCRIPTION, model=True, align=True)
     p.add_argument("--images", required=True, metavar="DIR", help="folder of face images")
     p.add_argument(
         "--labels",
@@ -60,7 +53,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "only computes what is missing. It holds patient-derived data: choose its place accordingly",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.set_defaults(func=run)
 
 
 def _progress_printer() -> JobControl:

@@ -6,6 +6,9 @@ import argparse
 import sys
 
 from ..core.demo.dataset import IMBALANCE_HELP
+from .common import add_subcommand
+
+HELP = "generate synthetic phenotype faces (labels and ground-truth masks)"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,10 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     classes = "; ".join(
         f"{c.name} ({', '.join(h for h, _ in c.hpo)})" if c.hpo else c.name for c in DEMO_CLASSES
     )
-    p = sub.add_parser(
-        "demo-data",
-        help="generate synthetic phenotype faces (labels and ground-truth masks)",
-        description="Draw frontal cartoon faces, pre-aligned to the ArcFace 112x112 template, for "
+    p = add_subcommand(
+        sub, "demo-data", run, HELP,
+        "Draw frontal cartoon faces, pre-aligned to the ArcFace 112x112 template, for "
         f"the classes: {classes}. Writes DIR/images/<class>/*.png, DIR/labels.csv (image,label), "
         "DIR/masks/<image stem>.png (where the face differs from the same person unaffected; "
         "empty for 'unaffected') and DIR/dataset.json. The same seed always gives byte-identical "
@@ -30,7 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--imbalance", metavar="SPEC", default="none", help=IMBALANCE_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="write into a folder that already holds a data set")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,29 +7,22 @@ import json
 import sys
 from pathlib import Path
 
-from .common import (
-    add_align_option,
-    add_method_options,
-    add_model_options,
-    load_model_from_args,
-    methods_and_params,
-)
+from .common import add_method_options, add_subcommand, load_model_from_args, methods_and_params
+
+HELP = "accuracy and localisation (pointing game, relevance mass) on a labelled folder"
+DESCRIPTION = """\
+Report top-1 and top-5 accuracy over a labelled image folder. With --masks and --methods, also score
+each attribution method against the ground-truth masks: the pointing game (share of images whose map
+maximum lies in the mask; tied maxima must all lie inside) and the relevance mass (mean share of
+positive attribution inside the mask). A uniform map scores the mean mask area on both: the chance
+level shown under the table. Maps explain the true class unless --target predicted. Masks are <image
+stem>.png at the image's resolution; images with an empty mask (unaffected) get no localisation
+score.
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        help="accuracy and localisation (pointing game, relevance mass) on a labelled folder",
-        description="Report top-1 and top-5 accuracy over a labelled image folder. With --masks and "
-        "--methods, also score each attribution method against the ground-truth masks: the pointing "
-        "game (share of images whose map maximum lies in the mask; tied maxima must all lie inside) "
-        "and the relevance mass (mean share of positive attribution inside the mask). A uniform map "
-        "scores the mean mask area on both: the chance level shown under the table. Maps explain the "
-        "true class unless --target predicted. Masks are <image stem>.png at the image's resolution; "
-        "images with an empty mask (unaffected) get no localisation score.",
-    )
-    add_model_options(p)
-    add_align_option(p)
+    p = add_subcommand(sub, "evaluate", run, HELP, DESCRIPTION, model=True, align=True)
     p.add_argument("--images", required=True, metavar="DIR", help="image folder")
     p.add_argument("--labels", metavar="CSV",
                    help="labels file with columns image,label (image relative to --images); default: "
@@ -43,7 +36,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="relevance mass of positive attribution (default) or of its absolute value")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

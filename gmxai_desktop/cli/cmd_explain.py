@@ -11,32 +11,23 @@ from typing import Any
 
 import numpy as np
 
-from .common import (
-    add_align_option,
-    add_method_options,
-    add_model_options,
-    image_paths_from_args,
-    load_model_from_args,
-    methods_and_params,
-)
+from .common import add_subcommand, image_paths_from_args, load_model_from_args, methods_and_params
 from .runner import RunSummary, run_images
+
+HELP = "compute attribution maps for images"
+DESCRIPTION = """\
+Run attribution methods and write, per image, DIR/<image-stem>/<method>.npy (the raw signed float32
+map at model input resolution) and <method>.png (an overlay on the preprocessed face), plus
+DIR/manifest.json. With a top-K target the files are <method>.top1.npy ... <method>.topK.npy. `gmxai
+methods` lists methods and parameters.
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "explain",
-        help="compute attribution maps for images",
-        description="Run attribution methods and write, per image, DIR/<image-stem>/<method>.npy "
-        "(the raw signed float32 map at model input resolution) and <method>.png (an overlay on "
-        "the preprocessed face), plus DIR/manifest.json. With a top-K target the files are "
-        "<method>.top1.npy ... <method>.topK.npy. `gmxai methods` lists methods and parameters.",
+    p = add_subcommand(
+        sub, "explain", run, HELP, DESCRIPTION, model=True, align=True, methods=True, inputs=True
     )
-    add_model_options(p)
-    add_align_option(p)
-    add_method_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    p.set_defaults(func=run)
 
 
 def versions() -> dict[str, str]:

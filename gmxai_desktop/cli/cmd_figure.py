@@ -14,35 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from ..core.base.errors import ParameterError
-from ..core.output.figure_spec import (
-    AnnotationFinder,
-    FigureOptions,
-    batch_file_names,
-    figure_for_file,
-)
-from .common import (
-    add_align_option,
-    add_method_options,
-    add_model_options,
-    image_paths_from_args,
-    load_model_from_args,
-    methods_and_params,
-)
+from ..core.output.figure_spec import AnnotationFinder, FigureOptions, batch_file_names, figure_for_file
+from .common import add_subcommand, image_paths_from_args, load_model_from_args, methods_and_params
 from .runner import RunSummary, run_images
+
+HELP = "export a publication figure of attribution maps"
+DESCRIPTION = """\
+Export a figure: the aligned face the model sees, then one overlay per method, with colour bars in
+raw map units and, with --annotations, the annotated regions outlined. IMAGE may be a folder: then
+--out is a folder and every image gets the same layout. File names, paths and EXIF never go into the
+figure unless --include-filename.
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "figure",
-        help="export a publication figure of attribution maps",
-        description="Export a figure: the aligned face the model sees, then one overlay per method, with "
-        "colour bars in raw map units and, with --annotations, the annotated regions outlined. IMAGE may "
-        "be a folder: then --out is a folder and every image gets the same layout. File names, paths and "
-        "EXIF never go into the figure unless --include-filename.",
+    p = add_subcommand(
+        sub, "figure", run, HELP, DESCRIPTION, model=True, align=True, methods=True, inputs=True
     )
-    add_model_options(p)
-    add_align_option(p)
-    add_method_options(p)
     p.add_argument(
         "--annotations",
         metavar="FILE_OR_DIR",
@@ -122,8 +110,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="FILE_OR_DIR",
         help="output file (.pdf, .svg or .png) for one image, or a folder for a folder",
     )
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    p.set_defaults(func=run)
 
 
 def _check_args(args: argparse.Namespace) -> None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 
+from .common import add_subcommand
+
+HELP = "list attribution methods and their parameters"
+DESCRIPTION = """\
+List every attribution method with its parameters and defaults. Override a parameter in `gmxai
+explain` with --param METHOD.NAME=VALUE.
+"""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "methods",
-        help="list attribution methods and their parameters",
-        description="List every attribution method with its parameters and defaults. Override a "
-        "parameter in `gmxai explain` with --param METHOD.NAME=VALUE.",
-    )
+    p = add_subcommand(sub, "methods", run, HELP, DESCRIPTION)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

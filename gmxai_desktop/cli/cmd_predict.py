@@ -6,23 +6,20 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import add_align_option, add_model_options, image_paths_from_args, load_model_from_args
+from .common import add_subcommand, image_paths_from_args, load_model_from_args
 from .runner import RunSummary, run_images
+
+HELP = "predict syndromes for face images"
+DESCRIPTION = """\
+Print the top-K classes for each image. With --json, print one object per image with the full
+logits, the embedding (where the model has one) and the top list.
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "predict",
-        help="predict syndromes for face images",
-        description="Print the top-K classes for each image. With --json, print one object per "
-        "image with the full logits, the embedding (where the model has one) and the top list.",
-    )
-    add_model_options(p)
-    add_align_option(p)
+    p = add_subcommand(sub, "predict", run, HELP, DESCRIPTION, model=True, align=True, inputs=True)
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

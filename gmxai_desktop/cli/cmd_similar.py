@@ -10,24 +10,22 @@ from typing import Any
 
 import numpy as np
 
-from .common import add_align_option, add_model_options, load_model_from_args
+from .common import add_subcommand, load_model_from_args
+
+HELP = "rank gallery faces by similarity to a query face (GestaltMatcher matching)"
+DESCRIPTION = """\
+Embed every gallery image (cached with --cache) and list the --top most similar to the query by
+cosine similarity of the model's embeddings, best first. With --per-syndrome only each syndrome's
+best image counts, as GestaltMatcher ranks. Gallery labels come from subfolder names or --labels.
+The query file itself is left out of the gallery. --maps DIR writes, for the query and each match,
+the pair's similarity maps: NN_query.npy / NN_match.npy (raw, model input resolution),
+NN_query_cells.npy / NN_match_cells.npy (feature resolution; for the exact decomposition each sums
+to the pair's cosine similarity), overlay PNGs, and pairs.json.
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "similar",
-        help="rank gallery faces by similarity to a query face (GestaltMatcher matching)",
-        description="Embed every gallery image (cached with --cache) and list the --top most similar "
-        "to the query by cosine similarity of the model's embeddings, best first. With --per-syndrome "
-        "only each syndrome's best image counts, as GestaltMatcher ranks. Gallery labels come from "
-        "subfolder names or --labels. The query file itself is left out of the gallery. --maps DIR "
-        "writes, for the query and each match, the pair's similarity maps: NN_query.npy / "
-        "NN_match.npy (raw, model input resolution), NN_query_cells.npy / NN_match_cells.npy (feature "
-        "resolution; for the exact decomposition each sums to the pair's cosine similarity), overlay "
-        "PNGs, and pairs.json.",
-    )
-    add_model_options(p)
-    add_align_option(p)
+    p = add_subcommand(sub, "similar", run, HELP, DESCRIPTION, model=True, align=True)
     p.add_argument("--gallery", required=True, metavar="DIR", help="folder of gallery face images")
     p.add_argument("--query", required=True, metavar="IMG", help="the query face image")
     p.add_argument("--top", type=int, default=10, metavar="K", help="number of matches (default: 10)")
@@ -43,7 +41,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "layer (GestaltMatcher v1), otherwise Grad-CAM of the similarity",
     )
     p.add_argument("--cache", metavar="DIR", help="keep gallery embeddings here for the next query")
-    p.set_defaults(func=run)
 
 
 def gallery_labels(gallery: Path, labels_csv: Path | None) -> dict[Path, str | None]:

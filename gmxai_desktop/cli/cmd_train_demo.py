@@ -6,23 +6,24 @@ import argparse
 import sys
 
 from ..core.demo.dataset import IMBALANCE_HELP
+from .common import add_subcommand
+
+HELP = "train a demo model (GestaltMatcher v1 architecture) on synthetic faces"
+DESCRIPTION = """\
+Train a GestaltMatcher-v1-architecture network on freshly drawn synthetic phenotype faces, on the
+CPU (about 10 minutes on two idle cores). Writes FILE.pt (upstream float32 state_dict),
+FILE.classes.txt and FILE.json (seed, settings, training time, held-out accuracy on new faces drawn
+with seed+1). The same seed, --threads, --precision and machine give bit-identical weights. The
+bundled models were made with '--variant balanced --out resources/models/demo.pt' and '--variant
+imbalanced --out resources/models/demo-imbalanced.pt'.
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..core.demo.train import DEFAULT_PER_CLASS, TrainConfig
 
     d = TrainConfig()
-    p = sub.add_parser(
-        "train-demo",
-        help="train a demo model (GestaltMatcher v1 architecture) on synthetic faces",
-        description="Train a GestaltMatcher-v1-architecture network on freshly drawn synthetic "
-        "phenotype faces, on the CPU (about 10 minutes on two idle cores). Writes FILE.pt (upstream float32 "
-        "state_dict), FILE.classes.txt and FILE.json (seed, settings, training time, held-out "
-        "accuracy on new faces drawn with seed+1). The same seed, --threads, --precision and "
-        "machine give bit-identical weights. The bundled models were made with "
-        "'--variant balanced --out resources/models/demo.pt' and "
-        "'--variant imbalanced --out resources/models/demo-imbalanced.pt'.",
-    )
+    p = add_subcommand(sub, "train-demo", run, HELP, DESCRIPTION)
     p.add_argument("--out", required=True, metavar="FILE.pt", help="checkpoint to write")
     p.add_argument("--variant", choices=("balanced", "imbalanced"), default="balanced",
                    help="balanced: every class the same size; imbalanced: a GMDB-like long tail "
@@ -47,7 +48,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-per-class", type=int, default=d.eval_per_class,
                    help="held-out faces per class for the accuracy in FILE.json "
                    f"(default {d.eval_per_class})")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

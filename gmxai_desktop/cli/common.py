@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from ..core.base.errors import ParameterError
 from ..core.models.base import ModelAdapter
+
+
+def add_subcommand(
+    sub: argparse._SubParsersAction,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    help_text: str,
+    description: str,
+    *,
+    model: bool = False,
+    align: bool = False,
+    methods: bool = False,
+    inputs: bool = False,
+) -> argparse.ArgumentParser:
+    """Register subcommand ``name`` with the option blocks it shares with the others, so each
+    block is spelled once: ``--model`` and friends, ``--align``, ``--methods/--param/--target``,
+    and the ``IMAGE_OR_DIR`` inputs."""
+    p = sub.add_parser(name, help=help_text, description=description)
+    if model:
+        add_model_options(p)
+    if align:
+        add_align_option(p)
+    if methods:
+        add_method_options(p)
+    if inputs:
+        p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    p.set_defaults(func=run)
+    return p
 
 
 def add_model_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
