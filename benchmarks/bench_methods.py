@@ -115,18 +115,7 @@ def throughput(model: torch.nn.Module, x: torch.Tensor, sizes: list[int], second
 
 def peers(adapter: ModelAdapter, x: torch.Tensor, target: int) -> dict[str, Callable[[], object] | None]:
     """The peer call for each method, with our default parameters."""
-    from captum.attr import (
-        Deconvolution,
-        DeepLift,
-        GuidedBackprop,
-        GuidedGradCam,
-        IntegratedGradients,
-        LayerAttribution,
-        LayerGradCam,
-        NoiseTunnel,
-        Occlusion,
-        Saliency,
-    )
+    from captum import attr as ca
     from pytorch_grad_cam import FullGrad, GradCAM, HiResCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -138,13 +127,13 @@ def peers(adapter: ModelAdapter, x: torch.Tensor, target: int) -> dict[str, Call
     targets = [ClassifierOutputTarget(target)]
 
     def occlusion(per_eval: int = 1) -> Callable[[], object]:
-        return lambda: Occlusion(model).attribute(
+        return lambda: ca.Occlusion(model).attribute(
             x, sliding_window_shapes=(c, 10, 10), strides=(c, 5, 5), baselines=black, target=target,
             perturbations_per_eval=per_eval)
 
     def gradcam() -> object:
-        attr = LayerGradCam(model, layer).attribute(x, target=target)
-        return LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), interpolate_mode="bilinear")
+        attr = ca.LayerGradCam(model, layer).attribute(x, target=target)
+        return ca.LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), interpolate_mode="bilinear")
 
     def grad_cam_lib(cls: type, layers: list) -> Callable[[], object]:
         def run() -> object:
@@ -155,17 +144,17 @@ def peers(adapter: ModelAdapter, x: torch.Tensor, target: int) -> dict[str, Call
     return {
         "occlusion": occlusion(1),
         "occlusion (captum, perturbations_per_eval=32)": occlusion(32),
-        "deconvolution": lambda: Deconvolution(model).attribute(x, target=target),
-        "saliency": lambda: Saliency(model).attribute(x, target=target, abs=True),
-        "guided_backprop": lambda: GuidedBackprop(model).attribute(x, target=target),
-        "deeplift": lambda: DeepLift(model).attribute(x, baselines=black, target=target),
-        "integrated_gradients": lambda: IntegratedGradients(model).attribute(
+        "deconvolution": lambda: ca.Deconvolution(model).attribute(x, target=target),
+        "saliency": lambda: ca.Saliency(model).attribute(x, target=target, abs=True),
+        "guided_backprop": lambda: ca.GuidedBackprop(model).attribute(x, target=target),
+        "deeplift": lambda: ca.DeepLift(model).attribute(x, baselines=black, target=target),
+        "integrated_gradients": lambda: ca.IntegratedGradients(model).attribute(
             x, baselines=black, target=target, n_steps=50, method="gausslegendre"),
-        "smoothgrad": lambda: NoiseTunnel(Saliency(model)).attribute(
+        "smoothgrad": lambda: ca.NoiseTunnel(ca.Saliency(model)).attribute(
             x, nt_type="smoothgrad", nt_samples=25, stdevs=stdev, target=target, abs=False),
         "gradcam": gradcam,
         "gradcam (pytorch-grad-cam)": grad_cam_lib(GradCAM, [layer]),
-        "guided_gradcam": lambda: GuidedGradCam(model, layer).attribute(
+        "guided_gradcam": lambda: ca.GuidedGradCam(model, layer).attribute(
             x, target=target, interpolate_mode="bilinear"),
         "hirescam": grad_cam_lib(HiResCAM, [layer]),
         "fullgrad": grad_cam_lib(FullGrad, []),

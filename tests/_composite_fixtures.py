@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from nets import wrap_v1
 from PIL import Image
 
-from gmxai_desktop.core.models.base import LogitsOnly, ModelAdapter
+from gmxai_desktop.core.models.base import ModelAdapter
 from gmxai_desktop.core.models.gm_v1 import GestaltMatcherV1
 
 CLASSES = ["alpha", "beta", "gamma"]
@@ -71,24 +72,7 @@ def make_net(seed: int = 0) -> GestaltMatcherV1:
 
 
 def make_adapter(net: GestaltMatcherV1 | None = None, model_id: str = "tiny-v1") -> ModelAdapter:
-    net = (net or make_net()).eval()
-    return ModelAdapter(
-        arch="gestaltmatcher-v1",
-        model_id=model_id,
-        net=net,
-        logits_module=LogitsOnly(net).eval(),
-        input_size=(100, 100),
-        channels=1,
-        mean=(0.0,),
-        std=(1.0,),
-        template="gm-v1",
-        default_cam_layer="base.13",
-        class_names=list(CLASSES),
-        device=torch.device("cpu"),
-        has_embedding=True,
-        embedding_index=1,
-        embedding_is_spatial_mean=True,
-    )
+    return wrap_v1((net or make_net()).eval(), model_id, list(CLASSES))
 
 
 def save_checkpoint(net: GestaltMatcherV1, directory: Path) -> tuple[Path, Path]:

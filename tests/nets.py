@@ -38,9 +38,14 @@ def v1_adapter(num_classes: int = 5, seed: int = 0) -> ModelAdapter:
     torch.manual_seed(seed)
     net = GestaltMatcherV1(num_classes=num_classes).eval()
     _randomise_bn(net, seed, (1, 100, 100))
+    return wrap_v1(net, f"test-v1-{seed}", [f"syndrome {chr(65 + i)}" for i in range(num_classes)])
+
+
+def wrap_v1(net: GestaltMatcherV1, model_id: str, class_names: list[str]) -> ModelAdapter:
+    """A GestaltMatcher v1 network as the loader would wrap it (grey 100x100, CAM layer base.13)."""
     return ModelAdapter(
         arch="gestaltmatcher-v1",
-        model_id=f"test-v1-{seed}",
+        model_id=model_id,
         net=net,
         logits_module=LogitsOnly(net).eval(),
         input_size=(100, 100),
@@ -49,7 +54,7 @@ def v1_adapter(num_classes: int = 5, seed: int = 0) -> ModelAdapter:
         std=(1.0,),
         template="gm-v1",
         default_cam_layer="base.13",
-        class_names=[f"syndrome {chr(65 + i)}" for i in range(num_classes)],
+        class_names=class_names,
         device=torch.device("cpu"),
         has_embedding=True,
         embedding_index=1,

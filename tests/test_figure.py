@@ -342,16 +342,8 @@ def test_cli_single_image_all_formats_without_leaks(tiny_model, patient_folder, 
     for fmt in ("pdf", "svg"):  # PNG metadata is covered above; the CLI adds only titles
         out = tmp_path / f"fig.{fmt}"
         rc = run_cli(
-            "figure",
-            "--model",
-            tiny_model,
-            "--methods",
-            "saliency,gradcam",
-            "--dpi",
-            "80",
-            "--out",
-            str(out),
-            str(image),
+            "figure", "--model", tiny_model, "--methods", "saliency,gradcam", "--dpi", "80", "--out",
+            str(out), str(image),
         )
         assert rc == 0, capsys.readouterr().err
         assert_private(out.read_bytes(), patient_folder)
@@ -363,15 +355,8 @@ def test_cli_single_image_all_formats_without_leaks(tiny_model, patient_folder, 
     out = tmp_path / "named.svg"
     assert (
         run_cli(
-            "figure",
-            "--model",
-            tiny_model,
-            "--methods",
-            "saliency",
-            "--include-filename",
-            "--out",
-            str(out),
-            str(image),
+            "figure", "--model", tiny_model, "--methods", "saliency", "--include-filename", "--out",
+            str(out), str(image),
         )
         == 0
     )
@@ -393,25 +378,9 @@ def test_cli_batch_with_annotations_and_region_metrics(tiny_model, patient_folde
     out_dir = tmp_path / "figs"
     metrics = tmp_path / "regions.csv"
     rc = run_cli(
-        "figure",
-        "--model",
-        tiny_model,
-        "--methods",
-        "saliency,gradcam",
-        "--format",
-        "svg",
-        "--dpi",
-        "60",
-        "--annotations",
-        str(ann_dir),
-        "--region-metrics",
-        str(metrics),
-        "--cols",
-        "2",
-        "--numbered",
-        "--out",
-        str(out_dir),
-        str(patient_folder),
+        "figure", "--model", tiny_model, "--methods", "saliency,gradcam", "--format", "svg", "--dpi", "60",
+        "--annotations", str(ann_dir), "--region-metrics", str(metrics), "--cols", "2", "--numbered",
+        "--out", str(out_dir), str(patient_folder),
     )
     assert rc == 0, capsys.readouterr().err
     files = sorted(p.name for p in out_dir.iterdir())
@@ -450,32 +419,16 @@ def test_cli_user_errors(tiny_model, patient_folder, tmp_path, capsys):
     save_document(other, tmp_path / "other.json")
     assert (
         run_cli(
-            "figure",
-            "--model",
-            tiny_model,
-            "--methods",
-            "saliency",
-            "--annotations",
-            str(tmp_path / "other.json"),
-            "--out",
-            str(tmp_path / "x.pdf"),
-            image,
+            "figure", "--model", tiny_model, "--methods", "saliency", "--annotations",
+            str(tmp_path / "other.json"), "--out", str(tmp_path / "x.pdf"), image,
         )
         == 1
     )
     assert "different image" in capsys.readouterr().err
     assert (
         run_cli(
-            "figure",
-            "--model",
-            tiny_model,
-            "--methods",
-            "saliency",
-            "--alpha",
-            "3",
-            "--out",
-            str(tmp_path / "x.pdf"),
-            image,
+            "figure", "--model", tiny_model, "--methods", "saliency", "--alpha", "3", "--out",
+            str(tmp_path / "x.pdf"), image,
         )
         == 2
     )

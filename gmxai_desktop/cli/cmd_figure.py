@@ -31,85 +31,47 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = add_subcommand(
         sub, "figure", run, HELP, DESCRIPTION, model=True, align=True, methods=True, inputs=True
     )
-    p.add_argument(
-        "--annotations",
-        metavar="FILE_OR_DIR",
-        help="gmxai annotation file, or a folder of them; matched to images by content hash",
-    )
-    p.add_argument(
-        "--region-metrics",
-        metavar="CSV",
-        help="also write the region × method table (attribution mass inside each annotated "
-        "region, pointing game) for all images to this CSV file",
-    )
+    p.add_argument("--annotations", metavar="FILE_OR_DIR",
+                   help="gmxai annotation file, or a folder of them; matched to images by content hash")
+    p.add_argument("--region-metrics", metavar="CSV",
+                   help="also write the region × method table (attribution mass inside each annotated "
+                   "region, pointing game) for all images to this CSV file")
     g = p.add_argument_group("appearance")
-    g.add_argument(
-        "--sign",
-        choices=("auto", "signed", "positive", "negative", "absolute"),
-        default="auto",
-        help="which part of each map to show; auto: signed for maps with negative values, "
-        "otherwise positive (default)",
-    )
+    g.add_argument("--sign", choices=("auto", "signed", "positive", "negative", "absolute"), default="auto",
+                   help="which part of each map to show; auto: signed for maps with negative values, "
+                   "otherwise positive (default)")
     g.add_argument("--cmap", help="matplotlib colour map (default: RdBu_r for signed, inferno otherwise)")
-    g.add_argument(
-        "--clip-percentile",
-        type=float,
-        default=99.5,
-        metavar="P",
-        help="the colour scale saturates at this percentile of the shown values (default 99.5)",
-    )
-    g.add_argument(
-        "--shared-scale",
-        action="store_true",
-        help="one colour scale for all maps with the same sign mode in a figure",
-    )
+    g.add_argument("--clip-percentile", type=float, default=99.5, metavar="P",
+                   help="the colour scale saturates at this percentile of the shown values (default 99.5)")
+    g.add_argument("--shared-scale", action="store_true",
+                   help="one colour scale for all maps with the same sign mode in a figure")
     g.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0..1 (default 0.5)")
-    g.add_argument(
-        "--fade-weak",
-        action="store_true",
-        help="overlay opacity grows with attribution strength, so the face shows where the map is weak",
-    )
+    g.add_argument("--fade-weak", action="store_true",
+                   help="overlay opacity grows with attribution strength, so the face shows where the map "
+                   "is weak")
     g.add_argument("--maps-only", action="store_true", help="draw maps without the face underneath")
-    g.add_argument(
-        "--original-panel",
-        action="store_true",
-        help="add a first panel with the whole photo as loaded (before alignment), annotations outlined",
-    )
+    g.add_argument("--original-panel", action="store_true",
+                   help="add a first panel with the whole photo as loaded (before alignment), annotations "
+                   "outlined")
     g.add_argument("--no-input-panel", action="store_true", help="leave out the panel with the model input")
     g.add_argument("--cols", type=int, default=None, help="panels per row (default: all in one row, up to 6)")
-    g.add_argument(
-        "--panel-width", type=float, default=1.7, metavar="INCHES", help="panel width (default 1.7)"
-    )
+    g.add_argument("--panel-width", type=float, default=1.7, metavar="INCHES",
+                   help="panel width (default 1.7)")
     g.add_argument("--font-size", type=float, default=8.0, metavar="PT", help="base font size (default 8)")
-    g.add_argument(
-        "--title", default=None, help="figure title (default: the explained class and its probability)"
-    )
+    g.add_argument("--title", default=None,
+                   help="figure title (default: the explained class and its probability)")
     g.add_argument("--no-labels", action="store_true", help="outline annotated regions without their labels")
     o = p.add_argument_group("output")
-    o.add_argument(
-        "--dpi", type=int, default=300, help="resolution for PNG and embedded rasters (default 300)"
-    )
-    o.add_argument(
-        "--format",
-        choices=("pdf", "svg", "png"),
-        help="output format for a folder (default pdf); for one image the --out extension decides",
-    )
-    o.add_argument(
-        "--include-filename",
-        action="store_true",
-        help="put the image's file name in the figure title (off by default: patient privacy)",
-    )
-    o.add_argument(
-        "--numbered",
-        action="store_true",
-        help="folder export: name figures figure-0001.pdf ... instead of after the images",
-    )
-    o.add_argument(
-        "--out",
-        required=True,
-        metavar="FILE_OR_DIR",
-        help="output file (.pdf, .svg or .png) for one image, or a folder for a folder",
-    )
+    o.add_argument("--dpi", type=int, default=300,
+                   help="resolution for PNG and embedded rasters (default 300)")
+    o.add_argument("--format", choices=("pdf", "svg", "png"),
+                   help="output format for a folder (default pdf); for one image the --out extension decides")
+    o.add_argument("--include-filename", action="store_true",
+                   help="put the image's file name in the figure title (off by default: patient privacy)")
+    o.add_argument("--numbered", action="store_true",
+                   help="folder export: name figures figure-0001.pdf ... instead of after the images")
+    o.add_argument("--out", required=True, metavar="FILE_OR_DIR",
+                   help="output file (.pdf, .svg or .png) for one image, or a folder for a folder")
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -129,6 +91,7 @@ def _batch_mode(args: argparse.Namespace) -> bool:
 
 def figure_options(args: argparse.Namespace, methods: list[str], fmt: str) -> FigureOptions:
     """The command line's flags as the typed options the GUI's export dialog also fills in."""
+    same = ("sign", "cmap", "alpha", "clip_percentile", "fade_weak", "shared_scale", "maps_only", "dpi")
     return FigureOptions(
         methods=methods,
         photo_panel=args.original_panel,
@@ -139,16 +102,9 @@ def figure_options(args: argparse.Namespace, methods: list[str], fmt: str) -> Fi
         cols=args.cols or 0,
         panel_width_in=args.panel_width,
         font_size=args.font_size,
-        dpi=args.dpi,
         fmt=fmt,
         include_file_name=args.include_filename,
-        sign=args.sign,
-        cmap=args.cmap,
-        alpha=args.alpha,
-        clip_percentile=args.clip_percentile,
-        fade_weak=args.fade_weak,
-        shared_scale=args.shared_scale,
-        maps_only=args.maps_only,
+        **{name: getattr(args, name) for name in same},
     )
 
 

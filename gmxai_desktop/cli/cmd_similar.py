@@ -34,9 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--maps", metavar="DIR", help="write similarity maps of the query and each match here")
     p.add_argument(
-        "--map-method",
-        choices=("auto", "decomposition", "gradcam"),
-        default="auto",
+        "--map-method", choices=("auto", "decomposition", "gradcam"), default="auto",
         help="auto (default): the exact decomposition when the embedding is a spatial mean of the CAM "
         "layer (GestaltMatcher v1), otherwise Grad-CAM of the similarity",
     )

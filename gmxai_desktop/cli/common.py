@@ -81,11 +81,7 @@ def load_model_from_args(args: argparse.Namespace) -> ModelAdapter:
     from ..core.models import load_model
 
     return load_model(
-        args.model,
-        arch=args.arch,
-        classes=args.classes,
-        device=args.device,
-        trust_pickle=args.trust_pickle,
+        args.model, arch=args.arch, classes=args.classes, device=args.device, trust_pickle=args.trust_pickle
     )
 
 

@@ -145,12 +145,7 @@ def compare_composites(
         return spearman_rank_correlation(np.array(s), np.array(v))
 
     return ComparisonTable(
-        method=method,
-        top_fraction=top_fraction,
-        by=by,
-        size_source=source,
-        rows=rows,
-        generic=generic,
+        method=method, top_fraction=top_fraction, by=by, size_source=source, rows=rows, generic=generic,
         size_vs_rank_correlation=size_corr([r.rank_correlation for r in rows]),
         size_vs_top_overlap=size_corr([r.top_overlap for r in rows]),
     )

@@ -164,19 +164,10 @@ def compute_region_metrics(
                 hit = pointing_hit(m, mask, tolerance_px)
             rows.append(
                 RegionMetric(
-                    image_sha256=doc.image.sha256,
-                    region_id=region.id,
-                    region=region.label,
-                    hpo_id=region.hpo_id,
-                    method=method,
-                    target=target,
-                    pixels=pixels,
-                    area_fraction=area,
-                    mass_positive=pos,
-                    mass_absolute=ab,
-                    enrichment_positive=_ratio(pos, area),
-                    enrichment_absolute=_ratio(ab, area),
-                    pointing_hit=hit,
+                    image_sha256=doc.image.sha256, region_id=region.id, region=region.label,
+                    hpo_id=region.hpo_id, method=method, target=target, pixels=pixels, area_fraction=area,
+                    mass_positive=pos, mass_absolute=ab, enrichment_positive=_ratio(pos, area),
+                    enrichment_absolute=_ratio(ab, area), pointing_hit=hit,
                 )
             )
     return rows

@@ -313,13 +313,7 @@ class AnnotationDocument:
         )
 
     def move_region(
-        self,
-        region_id: str,
-        dx: float,
-        dy: float,
-        space: str = "original",
-        *,
-        merge_key: object | None = None,
+        self, region_id: str, dx: float, dy: float, space: str = "original", *, merge_key: object = None
     ) -> Region:
         """Translate by (dx, dy) pixels of ``space``."""
         g = self.geometry_in(region_id, space).translated(dx, dy)
@@ -328,13 +322,7 @@ class AnnotationDocument:
         )
 
     def set_vertex(
-        self,
-        region_id: str,
-        vertex: int,
-        x: float,
-        y: float,
-        space: str = "original",
-        *,
+        self, region_id: str, vertex: int, x: float, y: float, space: str = "original", *,
         merge_key: object | None = None,
     ) -> Region:
         """Move one control point (a polygon/lasso/brush vertex; for rect/ellipse see docs)."""

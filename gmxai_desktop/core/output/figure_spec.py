@@ -118,6 +118,16 @@ def _with_file_name(title: str, file_name: str | None) -> str:
     return title
 
 
+def _spec(
+    opts: FigureOptions, panels: list, cols: int, title: str, footnote: str, **extra: Any
+) -> FigureSpec:
+    """A FigureSpec with the option fields every layout shares (0 cols: decided after extras)."""
+    return FigureSpec(
+        panels=panels, cols=cols, title=title, footnote=footnote, panel_width_in=opts.panel_width_in,
+        font_size=opts.font_size, dpi=opts.dpi, **extra,
+    )
+
+
 def _map_panels(opts: FigureOptions, inputs: FigureInputs, results: list, photo: bool) -> FigureSpec:
     """Photo, then per explained class (one row each for ``top:K``) the face and its overlays."""
     from ..attribution.methods import get_method
@@ -163,16 +173,8 @@ def _map_panels(opts: FigureOptions, inputs: FigureInputs, results: list, photo:
         "percentile; values in raw attribution units"
     )
     per_row = (len(panels) - photo) // len(targets)
-    return FigureSpec(
-        panels=panels,
-        cols=opts.cols or (per_row if multi else 0),
-        title=title,
-        footnote=footnote,
-        panel_width_in=opts.panel_width_in,
-        font_size=opts.font_size,
-        dpi=opts.dpi,
-        shared_scale=opts.shared_scale,
-    )
+    cols = opts.cols or (per_row if multi else 0)
+    return _spec(opts, panels, cols, title, footnote, shared_scale=opts.shared_scale)
 
 
 def _face_panels(opts: FigureOptions, inputs: FigureInputs, photo: bool) -> FigureSpec:
@@ -183,15 +185,7 @@ def _face_panels(opts: FigureOptions, inputs: FigureInputs, photo: bool) -> Figu
     if opts.input_panel:
         title = "Face" if opts.base == "face" else "Model input"
         panels.append(PanelSpec(kind="image", image=inputs.base_image, title=title))
-    return FigureSpec(
-        panels=panels,
-        cols=opts.cols,
-        title=opts.figure_title or "",
-        footnote=f"face: {inputs.status}",
-        panel_width_in=opts.panel_width_in,
-        font_size=opts.font_size,
-        dpi=opts.dpi,
-    )
+    return _spec(opts, panels, opts.cols, opts.figure_title or "", f"face: {inputs.status}")
 
 
 def build_spec(opts: FigureOptions, inputs: FigureInputs) -> FigureSpec:
