@@ -19,9 +19,9 @@ from gmxai_desktop.core.analysis.composites import (
     ALL,
     _Accumulator,
     compute_composites,
-    load_composites,
     match_labels,
 )
+from gmxai_desktop.core.analysis.composites_io import load_composites
 from gmxai_desktop.core.attribution import engine
 from gmxai_desktop.core.base.errors import Cancelled, ParameterError
 from gmxai_desktop.core.base.jobs import JobControl

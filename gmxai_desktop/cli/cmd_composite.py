@@ -67,7 +67,8 @@ def _progress_printer() -> JobControl:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.analysis.composites import ALL, compute_composites, save_composites
+    from ..core.analysis.composites import ALL, compute_composites
+    from ..core.analysis.composites_io import save_composites
     from ..core.attribution.methods import get_method
     from ..core.base.errors import ParameterError
     from ..core.inputs.labels import read_labels
