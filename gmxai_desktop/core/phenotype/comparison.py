@@ -61,6 +61,12 @@ class RegionComparison:
         return max(vals)[1] if vals and max(vals)[0] > 0 else None
 
     @property
+    def top_enriched(self) -> str | None:
+        """The region with the highest enrichment (attribution per area), None without mass."""
+        vals = [(v, r) for r, v in self.enrichment.items() if math.isfinite(v)]
+        return max(vals)[1] if vals else None
+
+    @property
     def top_expected(self) -> str | None:
         vals = [(v, r) for r, v in self.expected.items()]
         return max(vals)[1] if vals and max(vals)[0] > 0 else None

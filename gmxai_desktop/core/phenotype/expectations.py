@@ -123,22 +123,35 @@ def expected_weights(terms: SyndromeTerms, area_shares: Mapping[str, float]) -> 
     return {r: (v / total if total > 0 else 0.0) for r, v in raw.items()}
 
 
-def class_descriptions_for(checkpoint: Path | None) -> dict[str, list[dict[str, str]]]:
-    """``classes[].hpo`` from the model's sidecar ``<checkpoint stem>.json``, if there is one."""
-    if checkpoint is None:
+def model_sidecar(checkpoint: str | Path | None) -> dict:
+    """The model's sidecar ``<checkpoint stem>.json`` (the demo models have one), or {}."""
+    if not checkpoint:
         return {}
     side = Path(checkpoint).with_suffix(".json")
-    if not side.is_file():
-        return {}
     try:
-        data = json.loads(side.read_text(encoding="utf-8"))
+        data = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def class_descriptions_for(checkpoint: str | Path | None) -> dict[str, list[dict[str, str]]]:
+    """``classes[].hpo`` from the model's sidecar, if there is one."""
     out: dict[str, list[dict[str, str]]] = {}
-    for c in data.get("classes", []) if isinstance(data, dict) else []:
+    for c in model_sidecar(checkpoint).get("classes", []):
         if isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("hpo"), list):
             out[c["name"]] = [h for h in c["hpo"] if isinstance(h, dict) and "id" in h]
     return out
+
+
+def atlas_template_for(template: str, checkpoint: str | Path | None) -> str:
+    """The layout the model's faces are in: the sidecar's ``template`` if it names one, else the
+    adapter's. The demo model is a GestaltMatcher v1 network (adapter template ``gm-v1``) trained
+    on crops drawn on the ArcFace-112 layout, and its sidecar says so."""
+    from ..inputs.face.align import TEMPLATES
+
+    side = model_sidecar(checkpoint).get("template")
+    return side if isinstance(side, str) and side in TEMPLATES else template
 
 
 def read_syndrome_map(path: Path) -> dict[str, list[str]]:
