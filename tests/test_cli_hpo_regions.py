@@ -43,8 +43,9 @@ def test_model_form_on_demo_subset(tmp_path, capsys):
     syn = tmp_path / "map.csv"
     syn.write_text("class,syndrome\nbulbous-nose,HP:0000414;HP:0000316=1/4\n")
     out = tmp_path / "out"
-    doc = _json(capsys, ["hpo-regions", "--model", "demo", "--images", str(images), "--labels", str(labels),
-                         "--methods", "gradcam,saliency", "--syndromes", str(syn), "--json", "--out", str(out)])
+    doc = _json(capsys, ["hpo-regions", "--model", "demo", "--images", str(images), "--labels",
+                         str(labels), "--methods", "gradcam,saliency", "--syndromes", str(syn), "--json",
+                         "--out", str(out)])
     assert doc["atlas"] == "arcface112"  # the demo sidecar's layout, not the v1 adapter's gm-v1
     assert set(doc["classes"]) == {"hypertelorism", "bulbous-nose"}
     hyp = doc["classes"]["hypertelorism"]
@@ -54,8 +55,10 @@ def test_model_form_on_demo_subset(tmp_path, capsys):
         assert set(shares) == set(REGIONS) and sum(shares.values()) <= 1.0 + 1e-6
     nose = doc["classes"]["bulbous-nose"]["expected"]
     # HP:0000414 without a frequency counts 0.5, hypertelorism 1/4: weights 0.5 and 0.25.
-    assert nose["nose"] == pytest.approx(0.5 / 0.75, abs=1e-5) and nose["eyes"] == pytest.approx(0.25 / 0.75, abs=1e-5)
-    assert sorted(p.name for p in out.iterdir()) == ["bulbous-nose.png", "hpo_regions.json", "hypertelorism.png"]
+    assert nose["nose"] == pytest.approx(0.5 / 0.75, abs=1e-5)
+    assert nose["eyes"] == pytest.approx(0.25 / 0.75, abs=1e-5)
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["bulbous-nose.png", "hpo_regions.json", "hypertelorism.png"]
 
 
 @pytest.mark.parametrize("argv,msg", [
