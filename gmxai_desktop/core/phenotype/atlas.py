@@ -183,6 +183,21 @@ class Atlas:
                       if len(c) >= 3]
         return out
 
+    def label_points(self, shape: tuple[int, int] | None = None) -> dict[str, tuple[float, float]]:
+        """Where to write each region's name: its pixel farthest from the region's border (a
+        centroid can fall outside a U-shaped region such as the hair margin)."""
+        h, w = shape if shape is not None else (self.size[1], self.size[0])
+        lab = _label_map(self.template, (h * 2, w * 2))
+        out: dict[str, tuple[float, float]] = {}
+        for i, r in enumerate(REGIONS):
+            mask = np.pad((lab == i).astype(np.uint8), 1)
+            if not mask.any():
+                continue
+            dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+            y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+            out[r] = ((x - 1 + 0.5) / 2.0 - 0.5, (y - 1 + 0.5) / 2.0 - 0.5)
+        return out
+
     def outlines_in_original(self, matrix: np.ndarray, shape: tuple[int, int] | None = None
                              ) -> dict[str, list[np.ndarray]]:
         """Outlines mapped into the original photo through the alignment affine.
