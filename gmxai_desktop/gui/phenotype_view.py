@@ -30,13 +30,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.phenotype.atlas import REGION_LABELS, REGIONS
+from ..core.phenotype.atlas import REGION_SHORT, REGIONS
 from ..core.phenotype.comparison import plain_summary
 from ..core.phenotype.report import SyndromeReport
 
 EXPECTED_BRUSH = QColor(31, 78, 121)
 OBSERVED_BRUSH = QColor(214, 39, 40)
-SHORT = {r: REGION_LABELS[r].split(" (")[0].split(" /")[0] for r in REGIONS}
+SHORT = REGION_SHORT
 
 
 class PhenotypePanel(QWidget):

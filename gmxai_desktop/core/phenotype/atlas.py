@@ -46,6 +46,9 @@ REGION_LABELS: dict[str, str] = {
     "hair": "Hair / scalp margin",
 }
 
+REGION_SHORT: dict[str, str] = {r: REGION_LABELS[r].split(" (")[0].split(" /")[0] for r in REGIONS}
+"""One-word names for axis ticks and map labels."""
+
 PRIORITY: tuple[str, ...] = (
     "nose", "philtrum", "mouth", "eyes", "eyebrows", "ears", "chin", "cheeks", "forehead", "hair",
 )

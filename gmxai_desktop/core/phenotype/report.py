@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .atlas import REGION_COLORS, REGION_LABELS, REGIONS, Atlas
+from .atlas import REGION_COLORS, REGION_SHORT, REGIONS, Atlas
 from .comparison import RegionComparison, compare, comparison_json
 from .expectations import SyndromeTerms, expected_weights
 from .mapping import RegionMapping, default_mapping
@@ -113,8 +113,7 @@ def bar_figure(rep: SyndromeReport, methods: Sequence[str] | None = None, width_
     w = 0.8 / n
     for i, (label, vals, colour) in enumerate(series):
         ax.bar(x + (i - (n - 1) / 2) * w, vals, w, label=label, color=colour)
-    ax.set_xticks(x, [REGION_LABELS[r].split(" (")[0] for r in REGIONS], rotation=30, ha="right",
-                  fontsize=8)
+    ax.set_xticks(x, [REGION_SHORT[r] for r in REGIONS], rotation=30, ha="right", fontsize=8)
     for tick, r in zip(ax.get_xticklabels(), REGIONS, strict=True):
         tick.set_color(np.array(REGION_COLORS[r]) / 255.0 * 0.8)
     ax.set_ylabel("share of the face", fontsize=8)
