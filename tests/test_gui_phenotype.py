@@ -84,6 +84,10 @@ def test_syndrome_tab_uses_the_composites(qtbot, gui_data, make_window, tmp_path
         cv.compute()
     view = feature.syndrome_view
     qtbot.waitUntil(lambda: view.panel.report is not None, timeout=60_000)
+    # the atlas also outlines the composites' panels (always in the template layout)
+    feature.atlas_action.setChecked(True)
+    comp = [pa for pa in feature._panels if pa.template_layout and pa.panel in cv.grid.panels()]
+    assert comp and all(pa.items for pa in comp if pa.panel.grid_size is not None)
     res = cv.results["primary"]
     name = view.panel.report.name
     assert name in res.maps and view.classes.count() == sum(1 for c in res.classes if res.counts.get(c))

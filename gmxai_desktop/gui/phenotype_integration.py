@@ -50,6 +50,7 @@ from .phenotype_view import SHORT, PhenotypePanel
 from .worker import PRIORITY_PREFETCH
 
 _ATTR = "_gmxai_phenotype"
+Point = tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,9 @@ class TermsKey:
 class _PanelAtlas:
     """The outline items of one panel."""
 
-    def __init__(self, panel: Any) -> None:
+    def __init__(self, panel: Any, template_layout: bool = False) -> None:
         self.panel = panel
+        self.template_layout = template_layout  # composites: always in the template layout
         self.items: list[Any] = []
 
     def show(self, outlines: dict[str, list[Any]] | None, labels: dict[str, tuple[float, float]]) -> None:
@@ -136,6 +138,9 @@ class PhenotypeFeature(QObject):
         pheno.addAction(load)
 
         window.grid.add_overlay_factory(self._attach)
+        if self.syndrome_view.composites is not None:
+            self.attach_template_grid(self.syndrome_view.composites.grid)
+            self.syndrome_view.composites.computed.connect(lambda _r: self._redraw_atlas())
         c = self.controller
         c.prepared.connect(self._on_prepared)
         c.image_changed.connect(self._on_image_changed)
@@ -151,27 +156,34 @@ class PhenotypeFeature(QObject):
             return None
         return get_atlas(atlas_template_for(adapter.template, adapter.source))
 
-    def _attach(self, panel: Any) -> None:
-        pa = _PanelAtlas(panel)
+    def _attach(self, panel: Any, template_layout: bool = False) -> None:
+        pa = _PanelAtlas(panel, template_layout)
         self._panels.append(pa)
         panel.destroyed.connect(lambda *_a, p=pa: self._panels.remove(p) if p in self._panels else None)
-        self._draw(pa)
+        pa.show(*self._outlines(pa))
 
-    def _outlines(self) -> tuple[dict[str, list[Any]] | None, dict[str, tuple[float, float]]]:
-        if not self.atlas_action.isChecked() or self.entry is None or not self.entry.aligned:
+    def attach_template_grid(self, grid: Any) -> None:
+        """Overlay the atlas on another panel grid whose faces are always in the template layout
+        (the composites: mean aligned faces at model input size)."""
+        grid.add_overlay_factory(lambda panel: self._attach(panel, template_layout=True))
+
+    def _outlines(self, pa: _PanelAtlas) -> tuple[dict[str, list[Any]] | None, dict[str, Point]]:
+        if not self.atlas_action.isChecked():
             return None, {}
+        if pa.template_layout:
+            shape = getattr(pa.panel, "grid_size", None)
+        elif self.entry is not None and self.entry.aligned:
+            shape = self.entry.grid_size
+        else:
+            shape = None
         atlas = self.atlas()
-        if atlas is None:
+        if atlas is None or shape is None:
             return None, {}
-        return atlas.outlines(self.entry.grid_size), atlas.label_points(self.entry.grid_size)
-
-    def _draw(self, pa: _PanelAtlas) -> None:
-        pa.show(*self._outlines())
+        return atlas.outlines(tuple(shape)), atlas.label_points(tuple(shape))
 
     def _redraw_atlas(self) -> None:
-        outlines, labels = self._outlines()
         for pa in list(self._panels):
-            pa.show(outlines, labels)
+            pa.show(*self._outlines(pa))
         if self.atlas_action.isChecked() and self.entry is not None and not self.entry.aligned:
             self.controller.notice.emit("The region atlas needs an aligned face; this image is not aligned")
 
