@@ -278,3 +278,18 @@ def test_map_without_positive_attribution():
     c = compare(-np.ones((100, 100)), atlas, _expected("nose"))
     assert all(math.isnan(v) for v in c.share.values()) and c.top_observed is None
     assert "no positive attribution" in plain_summary(c)[0]
+
+
+def test_anchor_table_is_checked_against_the_ontology(tmp_path):
+    from gmxai_desktop.core.phenotype.mapping import MappingError, load_mapping
+
+    good = json.loads((resources_dir() / "phenotype" / "hpo_region_anchors.json").read_text())
+    assert good["version"] >= 1 and good["hpo_release"]
+    bad = dict(good, anchors=[*good["anchors"], {"id": "HP:9999999", "region": "nose"}])
+    p = tmp_path / "anchors.json"
+    p.write_text(json.dumps(bad))
+    with pytest.raises(MappingError, match="HP:9999999"):
+        load_mapping(p)
+    p.write_text(json.dumps(dict(good, anchors=[{"id": "HP:0000366", "region": "knee"}])))
+    with pytest.raises(MappingError, match="region"):
+        load_mapping(p)
