@@ -28,10 +28,12 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QColor, QFont
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -60,6 +62,14 @@ class TermsKey:
     model_id: str
     name: str
     token: int
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(widget)
+    return area
 
 
 class _PanelAtlas:
@@ -114,14 +124,16 @@ class PhenotypeFeature(QObject):
 
         self.panel = PhenotypePanel()
         self.panel.export_failed.connect(lambda m: window.show_error("Export failed", m))
-        self.dock = window.add_dock(self.panel, "Phenotype", Qt.DockWidgetArea.RightDockWidgetArea)
+        # In a scroll area, so the panel never forces a taller window (like the Analysis dock).
+        self.dock = window.add_dock(_scrolled(self.panel), "Phenotype", Qt.DockWidgetArea.RightDockWidgetArea)
         analysis = getattr(window, "analysis_dock", None)
         if analysis is not None:
             window.tabifyDockWidget(analysis, self.dock)
             analysis.raise_()
 
         self.syndrome_view = SyndromePhenotypeView(self)
-        window.add_tab(self.syndrome_view, "HPO regions")
+        self.syndrome_tab = _scrolled(self.syndrome_view)
+        window.add_tab(self.syndrome_tab, "HPO regions")
 
         view = window.menu("&View")
         self.atlas_action = QAction("Facial region &atlas", window)

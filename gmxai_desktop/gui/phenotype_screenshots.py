@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     views.composites.compute()
     _wait(app, lambda: "primary" in views.composites.results and c.worker.pending_count() == 0
           and views.composites.results["primary"].complete, args.timeout, "composites")
-    win.tabs.setCurrentWidget(feature.syndrome_view)
+    win.tabs.setCurrentWidget(feature.syndrome_tab)
     feature.syndrome_view.fill()
     _wait(app, lambda: feature.syndrome_view.panel.report is not None, args.timeout, "the syndrome report")
     shot("hpo_regions_tab")
