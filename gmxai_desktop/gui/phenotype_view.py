@@ -70,7 +70,7 @@ class PhenotypePanel(QWidget):
                                "positive attribution per region, as a share of the face. Chance: the "
                                "region's share of the face area")
         self.plot = pg.PlotWidget(background="w")
-        self.plot.setMinimumHeight(200)
+        self.plot.setMinimumHeight(190)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
@@ -97,9 +97,9 @@ class PhenotypePanel(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.title)
         lay.addLayout(top)
+        lay.addWidget(self.summary)  # the plain words first: they are what a clinician reads
         lay.addWidget(self.legend)
         lay.addWidget(self.plot, 3)
-        lay.addWidget(self.summary)
         lay.addWidget(self.terms, 2)
         self.set_report(None, "Open an image to compare its map with its syndrome's known features.")
 
