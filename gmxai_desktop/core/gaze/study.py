@@ -4,10 +4,10 @@ Rows (``metrics.csv``, columns :data:`CSV_COLUMNS`):
 
 * one row per method and observer: the map predicts that observer's fixations (binary map) and
   density; one row with observer ``all``: the map predicts everybody's fixations pooled;
-* :data:`CEILING` (human consistency): each observer predicted by the density of the *other*
+* :data:`CEILING` (``human_ceiling``, human consistency): each observer predicted by the density of the *other*
   observers of the same image (leave-one-out, same σ); its ``all`` row is the mean over observers.
   No map can be expected to predict a person better than other people do.
-* :data:`FLOOR` (centre bias): the :func:`~gmxai_desktop.core.gaze.density.centre_bias` map. A
+* :data:`FLOOR` (``centre_bias_floor``): the :func:`~gmxai_desktop.core.gaze.density.centre_bias` map. A
   method below it tells us nothing about gaze that "look at the middle" does not.
 
 Per-observer rows of methods and of the ceiling are directly comparable (one map predicting one
@@ -29,8 +29,8 @@ from .density import centre_bias, fixation_density
 from .metrics import METRIC_NAMES, all_metrics, fixation_map, map_part
 from .transform import inside_grid
 
-CEILING = "ceiling (human, leave-one-out)"
-FLOOR = "floor (centre bias)"
+CEILING = "human_ceiling"
+FLOOR = "centre_bias_floor"
 ALL = "all"
 CSV_COLUMNS = ("image", "method", "observer", *METRIC_NAMES)
 
