@@ -4,8 +4,8 @@ Rows (``metrics.csv``, columns :data:`CSV_COLUMNS`):
 
 * one row per method and observer: the map predicts that observer's fixations (binary map) and
   density; one row with observer ``all``: the map predicts everybody's fixations pooled;
-* :data:`CEILING` (``human_ceiling``, human consistency): each observer predicted by the density of the *other*
-  observers of the same image (leave-one-out, same σ); its ``all`` row is the mean over observers.
+* :data:`CEILING` (``human_ceiling``, human consistency): each observer predicted by the density of
+  the *other* observers of the same image (leave-one-out, same σ); its ``all`` row is the mean over observers.
   No map can be expected to predict a person better than other people do.
 * :data:`FLOOR` (``centre_bias_floor``): the :func:`~gmxai_desktop.core.gaze.density.centre_bias` map. A
   method below it tells us nothing about gaze that "look at the middle" does not.
