@@ -308,3 +308,28 @@ def test_cli_writes_the_study(tmp_path: Path, capsys):
     assert {r[1] for r in rows} == {"gradcam", "saliency", CEILING, FLOOR}
     assert all(math.isfinite(float(r[5])) for r in rows if r[1] == "gradcam")  # sAUC uses the other image
     assert (out / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_figure_points_layer_draws_each_fixation_where_it_is():
+    from gmxai_desktop.core.gaze.overlay import observer_colors, points_layer
+    from gmxai_desktop.core.output.figure import FigureSpec, PanelSpec, figure_bytes, figure_to_rgb
+
+    g = ImageGaze("x", ["a", "b"], np.array([[10.0, 10.0], [30.0, 30.0]]), np.array([100.0, 400.0]),
+                  (40, 40), 2.0)
+    layer = points_layer(g, base_area_pt2=60.0)
+    assert list(layer.colors) == [observer_colors(["a", "b"])[o] for o in ("a", "b")]
+    assert layer.sizes[1] == pytest.approx(4 * layer.sizes[0])  # area ∝ duration (100 vs 400 ms)
+    black = np.zeros((40, 40, 3), np.uint8)
+    spec = FigureSpec([PanelSpec(kind="image", image=black, colorbar=False, points=layer)], dpi=100,
+                      panel_width_in=2.0)
+    assert b'id="points-0"' in figure_bytes(spec, "svg")
+    rgb = figure_to_rgb(spec).astype(int)
+    # The panel is the only non-white block; a point at a quarter of it is yellow-ish.
+    ys, xs = np.nonzero((rgb < 250).any(axis=2))
+    y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+    py, px = y0 + (y1 - y0) * 10 // 40, x0 + (x1 - x0) * 10 // 40
+    r, gg, b = rgb[py, px]
+    assert r > 150 and gg > 150 and b < 100
+    spec.panels[0].points = None
+    r, gg, b = figure_to_rgb(spec).astype(int)[py, px]
+    assert max(r, gg, b) < 30

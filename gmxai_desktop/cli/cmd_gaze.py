@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -78,6 +79,11 @@ def _pair(text: str, what: str) -> tuple[float, float]:
     return a, b
 
 
+def _finite(v: float) -> float | None:
+    """JSON has no NaN: an undefined metric (e.g. sAUC with one image) becomes null."""
+    return v if math.isfinite(v) else None
+
+
 def _columns(text: str) -> dict[str, str]:
     from ..core.base.errors import ParameterError
 
@@ -143,10 +149,10 @@ def run(args: argparse.Namespace) -> int:
         "images": len(result.images), "failed": len(result.failed), "images_without_fixations": unused,
         "fixations": result.n_fixations, "outside_crop": result.n_outside, "sigma": sigma.describe(),
         "sign": args.sign, "methods": methods,
-        "summary": {m: {k: summary.mean[m][k] for k in METRIC_NAMES} for m in summary.methods},
+        "summary": {m: {k: _finite(summary.mean[m][k]) for k in METRIC_NAMES} for m in summary.methods},
     }
     if args.json:
-        print(json.dumps(info, indent=1, allow_nan=True))
+        print(json.dumps(info, indent=1, allow_nan=False))
     else:
         print(markdown_table(summary))
         print(f"gmxai gaze: {len(result.images)} images, {result.n_fixations} fixations "

@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from ..base.errors import ParameterError
+from ..output.render import check_map
 
 EPS = 2.2204e-16
 """The benchmark's ε (MATLAB ``eps``, written as the issue and the MIT code state it)."""
@@ -62,11 +63,10 @@ def fixation_map(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _map(m: np.ndarray, name: str = "map") -> np.ndarray:
-    arr = np.asarray(m, dtype=np.float64)
-    if arr.ndim != 2 or arr.size == 0:
-        raise ParameterError(f"{name} must be a non-empty 2-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ParameterError(f"{name} contains NaN or infinite values")
+    """A finite 2-D float64 map (the renderer's check: what is never drawn is never scored)."""
+    arr = check_map(m)
+    if arr.size == 0:
+        raise ParameterError(f"the {name} is empty")
     return arr
 
 
