@@ -30,6 +30,7 @@ from ..core.gaze.overlay import duration_scale, observer_colors
 from ..core.gaze.run import GazeOptions, StudyImage, prepare_image, score_images
 from ..core.gaze.study import ALL, CEILING, FLOOR, ImageGaze, evaluate_image, summarise
 from ..core.gaze.transform import grid_transform
+from .controller import PRIMARY
 from .display import render_maps
 from .gaze_figure import GazeFigures
 from .gaze_view import GazeView
@@ -104,9 +105,7 @@ class GazeFeature(QObject):
             self.window.show_error("Cannot load fixations", str(exc))
             return False
         self.table, self.source, self.keys = table, path, keys
-        self.folder, self.folder_rows = {}, []
-        self.view.folder_table.set_rows([])
-        self.view.export_btn.setEnabled(False)
+        self.reset_folder()
         self._token += 1
         n_img = len(set(keys.values()))
         self.view.source_label.setText(
@@ -136,6 +135,7 @@ class GazeFeature(QObject):
                 self.load(demo / "fixations.csv")
                 QTimer.singleShot(0, self.compute_folder)
             return
+        self.reset_folder()
         try:
             self.keys = self._match(self.table)
         except GmxaiError as exc:
@@ -214,7 +214,8 @@ class GazeFeature(QObject):
         panel.set_message("")
         panel.set_title(
             f"<b>Gaze</b> · {len(g.observers())} observers<br>"
-            f"{int(g.inside.sum())} fixations · σ {g.sigma_px:g} px",
+            f"{int(g.inside.sum())} fixations{f' ({g.n_outside} outside)' if g.n_outside else ''} · "
+            f"σ {g.sigma_px:g} px",
             f"fixation density (each fixation blurred with σ = {g.sigma_px:g} model-grid px); "
             f"{g.n_outside} fixations fall outside the face crop and are not scored")
 
@@ -323,6 +324,14 @@ class GazeFeature(QObject):
                 PRIORITY_PREFETCH + 10, "gaze folder study")
         self.view.set_folder_busy(True, 0, self._folder_total)
 
+    def reset_folder(self, *_args: Any) -> None:
+        """A new model or folder makes the folder table stale: drop it (and any study under way)."""
+        self.cancel_folder()
+        self.folder, self.folder_rows = {}, []
+        self.view.folder_table.set_rows([])
+        self.view.folder_label.setText("")
+        self.view.export_btn.setEnabled(False)
+
     def cancel_folder(self) -> None:
         self.controller.worker.cancel_where(lambda k: isinstance(k, (GazeFolderKey, GazeScoreKey)))
         self._pending = set()
@@ -426,6 +435,7 @@ def install_gaze(window: Any) -> GazeFeature:
     c.image_changed.connect(feature.on_image_changed)
     c.prepared.connect(feature.on_prepared)
     c.folder_loaded.connect(feature.on_folder_loaded)
+    c.model_loaded.connect(lambda role, _a: feature.reset_folder() if role == PRIMARY else None)
     c.panel_result.connect(feature.schedule_image_metrics)
     c.overlay_changed.connect(lambda *_a: feature._draw_gaze_panel())
     c.worker.finished.connect(feature.on_finished)
