@@ -111,3 +111,20 @@ def test_folder_table_matches_the_core_study(qtbot, gui_data, make_window, tmp_p
         for j, k in enumerate(METRIC_NAMES, start=1):
             v = s.mean[m][k]
             assert t.item(i, j).text() == ("–" if not np.isfinite(v) else f"{v:.3f}")
+
+
+def test_demo_folder_loads_the_bundled_fixations(qtbot, make_window):
+    from gmxai_desktop.core.demo import demo_data_dir
+    from gmxai_desktop.core.inputs.imageio import iter_image_paths
+
+    win = make_window(methods=["saliency"])
+    feature = install_gaze(win)
+    started = []
+    feature.compute_folder = lambda: started.append(True)  # the study itself is tested above
+    images = demo_data_dir() / "images"
+    win.controller.folder = images
+    win.controller.paths = iter_image_paths([images])
+    feature.on_folder_loaded(win.controller.paths, {})
+    assert feature.source == demo_data_dir() / "fixations.csv"
+    assert len(set(feature.keys.values())) == 56 and win.grid.panel(GAZE_PANEL) is not None
+    qtbot.waitUntil(lambda: bool(started))
