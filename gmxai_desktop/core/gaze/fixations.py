@@ -151,12 +151,12 @@ def parse_fixations(text: str, name: str = "fixations", fmt: str = "auto",
                 f"{name}: missing column {mapping[key]!r} (the {key} of each fixation, {fmt} format); "
                 f"columns found: {', '.join(header[:12])}"
             )
-    data = [r for r in rows[1:] if any(c.strip() for c in r)]
+    data = [(n, r) for n, r in enumerate(rows[1:], start=2) if any(c.strip() for c in r)]
     if fmt == "tobii":
-        data = _tobii_fixation_rows(data, where, name)
+        data = _tobii_fixation_rows(data, where)
     table = FixationTable(source=name)
     xs, ys, ds, ts = [], [], [], []
-    for n, row in enumerate(data, start=2):
+    for n, row in data:
 
         def cell(key: str, row: list[str] = row) -> str:
             col = mapping[key]
@@ -195,7 +195,10 @@ def _guess_format(header: list[str]) -> str:
     return "csv"
 
 
-def _tobii_fixation_rows(data: list[list[str]], where: dict[str, int], name: str) -> list[list[str]]:
+Rows = list[tuple[int, list[str]]]  # (line number, cells)
+
+
+def _tobii_fixation_rows(data: Rows, where: dict[str, int]) -> Rows:
     """Keep one row per fixation (the first sample of each), drop saccades and unclassified samples."""
     if TOBII_TYPE_COLUMN not in where:
         return data  # already one row per fixation (a metrics-style export)
@@ -203,7 +206,7 @@ def _tobii_fixation_rows(data: list[list[str]], where: dict[str, int], name: str
     keys = [where[c] for c in ("Participant name", "Recording name", "Presented Stimulus name") if c in where]
     seen: set[tuple[str, ...]] = set()
     out = []
-    for row in data:
+    for n, row in data:
         if t_col >= len(row) or row[t_col].strip() != "Fixation":
             continue
         if i_col is not None:
@@ -211,7 +214,7 @@ def _tobii_fixation_rows(data: list[list[str]], where: dict[str, int], name: str
             if key in seen:
                 continue
             seen.add(key)
-        out.append(row)
+        out.append((n, row))
     return out
 
 

@@ -34,9 +34,11 @@ def exif_orientation(path: str | Path) -> tuple[int, tuple[int, int]]:
     """(EXIF orientation 1..8, stored (width, height)); 1 when absent or unreadable."""
     from PIL import Image
 
+    from ..inputs.imageio import _DECODERS  # the decoders load_image allows, nothing else
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Image.open(path) as im:
+        with Image.open(path, formats=_DECODERS) as im:
             size = (int(im.size[0]), int(im.size[1]))
             try:
                 value = int(im.getexif().get(EXIF_ORIENTATION_TAG, 1))
