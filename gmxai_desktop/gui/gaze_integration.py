@@ -426,6 +426,8 @@ def install_gaze(window: Any) -> GazeFeature:
     regions = getattr(getattr(window, "annotations", None), "metrics_dock", None)
     if regions is not None:
         window.tabifyDockWidget(regions, feature.dock)
+    if window.settings.window_state()[1] is None:  # first run: room for the two reference rows + 4
+        window.resizeDocks([feature.dock], [230], Qt.Orientation.Vertical)
     window.grid.add_overlay_factory(feature.attach)
     diff = getattr(window, "diff", None)
     if diff is not None:

@@ -63,7 +63,9 @@ class MetricsTable(QTableWidget):
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
 
     def set_rows(self, rows: Sequence[tuple[str, Mapping[str, float], str]]) -> None:
-        """``rows``: (method label or reference id, {metric: value}, tooltip)."""
+        """``rows``: (method label or reference id, {metric: value}, tooltip). The ceiling and floor
+        go first, so the band a method has to fall into is in view even in a short dock."""
+        rows = sorted(rows, key=lambda r: (r[0] != CEILING, r[0] != FLOOR))
         self.setRowCount(len(rows))
         italic = QFont(self.font())
         italic.setItalic(True)
