@@ -405,6 +405,13 @@ class GazeFeature(QObject):
         self._rescore()
 
 
+def _first_placement(window: Any, dock: Any) -> None:
+    regions = getattr(getattr(window, "annotations", None), "metrics_dock", None)
+    if regions is not None:
+        window.tabifyDockWidget(regions, dock)
+    window.resizeDocks([dock], [230], Qt.Orientation.Vertical)  # the two reference rows + 4 methods
+
+
 def install_gaze(window: Any) -> GazeFeature:
     """Add File › Load fixations…, the Gaze menu and dock, and the fixation overlays to ``window``."""
     feature = GazeFeature(window)
@@ -423,11 +430,12 @@ def install_gaze(window: Any) -> GazeFeature:
         gm.addAction(text).triggered.connect(fn)
     bottom = Qt.DockWidgetArea.BottomDockWidgetArea
     feature.dock = window.add_dock(feature.view, "Gaze", bottom)
-    regions = getattr(getattr(window, "annotations", None), "metrics_dock", None)
-    if regions is not None:
-        window.tabifyDockWidget(regions, feature.dock)
-    if window.settings.window_state()[1] is None:  # first run: room for the two reference rows + 4
-        window.resizeDocks([feature.dock], [230], Qt.Orientation.Vertical)
+    _geometry, state = window.settings.window_state()
+    if state is not None:  # the saved layout knows where the Gaze dock was
+        window.restoreState(state)
+    else:  # first run: a tab beside Region metrics, placed once the window is shown (tabifying the
+        # docks of a window not yet shown leaves a stale second tab bar on screen)
+        QTimer.singleShot(0, lambda: _first_placement(window, feature.dock))
     window.grid.add_overlay_factory(feature.attach)
     diff = getattr(window, "diff", None)
     if diff is not None:

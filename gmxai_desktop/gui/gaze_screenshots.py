@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--size", default="1920x1080")
     p.add_argument("--timeout", type=float, default=1800.0)
+    p.add_argument("--methods", default="gradcam,saliency,guided_backprop",
+                   help="methods shown and studied (fast ones by default: the folder study computes "
+                   "every method on all 56 faces)")
     args = p.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
     os.environ["GMXAI_CONFIG_DIR"] = tempfile.mkdtemp(prefix="gmxai-gaze-shots-")
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     win.resize(width, height)
     win.show()
     c, g = win.controller, win.gaze
+    c.set_methods(args.methods.split(","))
+    win._sync_controls()
     done = {"v": False}
     win.all_results_shown.connect(lambda: done.__setitem__("v", True))
     c.open_demo("demo")
