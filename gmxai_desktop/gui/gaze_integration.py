@@ -20,7 +20,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer
 from PySide6.QtGui import QAction, QColor
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QScrollArea
 
 from ..core.base.errors import GmxaiError
 from ..core.gaze import image_gaze
@@ -429,7 +429,12 @@ def install_gaze(window: Any) -> GazeFeature:
                      ("Save gaze metrics.csv…", feature.export_csv)):
         gm.addAction(text).triggered.connect(fn)
     bottom = Qt.DockWidgetArea.BottomDockWidgetArea
-    feature.dock = window.add_dock(feature.view, "Gaze", bottom)
+    scroll = QScrollArea()  # a short window squeezes the dock: scroll rather than raise its minimum height
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setWidget(feature.view)
+    scroll.setMinimumHeight(60)
+    feature.dock = window.add_dock(scroll, "Gaze", bottom)
     _geometry, state = window.settings.window_state()
     if state is not None:  # the saved layout knows where the Gaze dock was
         window.restoreState(state)
