@@ -67,6 +67,17 @@ def test_tobii_export_one_row_per_fixation_in_photo_pixels():
     np.testing.assert_allclose(t.t_ms, [1000, 1050])
 
 
+def test_tobii_errors_name_the_line_in_the_file():
+    text = ("Participant name\tPresented Stimulus name\tEye movement type\tEye movement type index\t"
+            "Fixation point X\tFixation point Y\n"
+            "P1\tface.png\tSaccade\t1\t\t\n"
+            "P1\tface.png\tFixation\t1\t10\t20\n"
+            "P1\tface.png\tSaccade\t2\t\t\n"
+            "P1\tface.png\tFixation\t2\tx\t20\n")
+    with pytest.raises(FixationError, match=r"export\.tsv: row 5: x is not a number"):
+        parse_fixations(text, "export.tsv")
+
+
 def test_eyelink_report_with_missing_values_and_column_override():
     text = ("RECORDING_SESSION_LABEL\tTRIAL_INDEX\tstim\tCURRENT_FIX_X\tCURRENT_FIX_Y\tCURRENT_FIX_DURATION\t"
             "CURRENT_FIX_START\ns01\t1\tface.jpg\t512.5\t384.0\t212\t.\n")
