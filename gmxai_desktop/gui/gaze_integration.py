@@ -72,9 +72,11 @@ class GazeFeature(QObject):
         self.folder: dict[str, StudyImage] = {}
         self.folder_rows: list[dict[str, object]] = []
         self._pending: set[str] = set()
+        self._folder_failed: list[str] = []
         self._folder_total = 0
         self._folder_opts: GazeOptions | None = None
-        self._token = 0
+        self._token = 0  # folder study generation (the score job must belong to the last one)
+        self._image_seq = 0
         self._items: list[tuple[Any, pg.ScatterPlotItem, pg.ImageItem]] = []
         self.view = GazeView()
         self.figures = GazeFigures(self)
@@ -272,8 +274,8 @@ class GazeFeature(QObject):
         if g is None:
             return
         maps, opts, other = self._current_maps(), self.options(), self._others(g.image)
-        self._token += 1
-        key = GazeImageKey(g.image, self._token)
+        self._image_seq += 1
+        key = GazeImageKey(g.image, self._image_seq)
         self.controller.worker.cancel_where(lambda k: isinstance(k, GazeImageKey))
         self.controller.worker.submit(
             key, lambda job: evaluate_image(g, maps, opts.sign, other, opts.top_percent),
@@ -315,6 +317,7 @@ class GazeFeature(QObject):
         self._folder_opts = opts
         self.folder, self.folder_rows = {}, []
         self._pending = {str(p) for p in self.keys}
+        self._folder_failed = []
         self._folder_total = len(self._pending)
         for path, key in self.keys.items():
             sub = table.for_image(key)
@@ -355,7 +358,10 @@ class GazeFeature(QObject):
                  f"mean over {s.n_images[m]} images of the per-observer values") for m in s.methods]
         self.view.folder_table.set_rows(rows)
         n_out = sum(i.gaze.n_outside for i in self.folder.values())
-        self.view.folder_label.setText(f"{len(self.folder)} images; {n_out} fixations outside the crop")
+        failed = f"; {len(self._folder_failed)} images failed" if self._folder_failed else ""
+        self.view.folder_label.setText(
+            f"{len(self.folder)} images; {n_out} fixations outside the crop{failed}")
+        self.view.folder_label.setToolTip("\n".join(self._folder_failed))
         self.view.export_btn.setEnabled(bool(self.folder_rows))
 
     def export_csv(self) -> None:
@@ -368,10 +374,11 @@ class GazeFeature(QObject):
 
     # ---- worker results ----------------------------------------------------------------------
     def on_finished(self, key: Any, result: Any, _seconds: float) -> None:
-        if isinstance(key, GazeImageKey) and self.gaze is not None and key.image == self.gaze.image:
+        if isinstance(key, GazeImageKey) and key.token == self._image_seq and self.gaze is not None \
+                and key.image == self.gaze.image:
             self.image_rows = result
             self._fill_image_table()
-        elif isinstance(key, GazeFolderKey) and key.image in self._pending:
+        elif isinstance(key, GazeFolderKey) and key.token == self._token and key.image in self._pending:
             self._pending.discard(key.image)
             self.folder[result.gaze.image] = result
             self._folder_step()
@@ -383,8 +390,9 @@ class GazeFeature(QObject):
             self.controller.notice.emit(f"figure written: {Path(key[1]).name}")
 
     def on_failed(self, key: Any, message: str) -> None:
-        if isinstance(key, GazeFolderKey) and key.image in self._pending:
+        if isinstance(key, GazeFolderKey) and key.token == self._token and key.image in self._pending:
             self._pending.discard(key.image)
+            self._folder_failed.append(f"{Path(key.image).name}: {message}")
             self._folder_step()
         elif isinstance(key, (GazeImageKey, GazeScoreKey)):
             self.controller.notice.emit(f"gaze metrics: {message}")
