@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES = (
     "similar",
     "figure",
     "hpo_regions",
+    "gaze",
 )
 
 

@@ -68,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def create_window() -> MainWindow:
     """The application window: the core MainWindow plus the features that plug into its extension
-    points (annotation tools, region metrics and figure export; composites and similar patients)."""
+    points (annotation tools, region metrics and figure export; composites and similar patients;
+    eye-tracking fixations)."""
     from .annotations_integration import install_annotations
+    from .gaze_integration import install_gaze
     from .main_window import MainWindow
     from .phenotype_integration import install_phenotype
     from .syndrome_integration import install_syndrome_views
@@ -78,6 +80,7 @@ def create_window() -> MainWindow:
     install_annotations(window)
     install_syndrome_views(window)
     install_phenotype(window)
+    install_gaze(window)
     return window
 
 

@@ -14,6 +14,8 @@ Extension points (used by annotation tools and figure export):
 * ``PanelGrid.panel_added`` / ``panels()`` / ``panel(id)``: access to panels and their data
   (``panel.raw_map``, ``panel.result``, ``panel.face_rgb``, ``panel.view_box``).
 * ``PanelGrid.hover_changed``: map-pixel (ix, iy) under the mouse, or None.
+* ``PanelGrid.add_extra_panel(id)``: a panel that stays after the method panels whatever methods
+  are selected (the gaze density), with the same linked zoom and crosshair; not in ``map_panels()``.
 """
 
 from __future__ import annotations
@@ -278,6 +280,7 @@ class PanelGrid(QWidget):
         self._layout.setSpacing(4)
         self._panels: dict[str, ImagePanel] = {}
         self._factories: list[Callable[[ImagePanel], None]] = []
+        self._extra_ids: list[str] = []
         self._columns = 0
         self._user_zoomed = False
         self._crosshair: tuple[int, int] | None = None
@@ -294,14 +297,27 @@ class PanelGrid(QWidget):
         return list(self._panels.values())
 
     def map_panels(self) -> list[ImagePanel]:
-        return [p for pid, p in self._panels.items() if pid != FACE_PANEL]
+        return [p for pid, p in self._panels.items() if pid != FACE_PANEL and pid not in self._extra_ids]
+
+    def add_extra_panel(self, panel_id: str) -> ImagePanel:
+        """A panel kept after the method panels (see the module docstring); returns it."""
+        if panel_id not in self._extra_ids:
+            methods = [p.panel_id for p in self.map_panels()]
+            self._extra_ids.append(panel_id)
+            self.set_panel_ids(methods)
+        return self._panels[panel_id]
+
+    def remove_extra_panel(self, panel_id: str) -> None:
+        if panel_id in self._extra_ids:
+            self._extra_ids.remove(panel_id)
+            self.set_panel_ids([p.panel_id for p in self.map_panels() if p.panel_id != panel_id])
 
     def panel(self, panel_id: str) -> ImagePanel | None:
         return self._panels.get(panel_id)
 
     def set_panel_ids(self, ids: list[str]) -> None:
         """Keep panels whose id stays, drop the others, create new ones, in the given order."""
-        wanted = [FACE_PANEL, *ids]
+        wanted = [FACE_PANEL, *ids, *self._extra_ids]
         for pid in [p for p in self._panels if p not in wanted]:
             panel = self._panels.pop(pid)
             panel.view_box.setXLink(None)  # unlink before the view goes away
@@ -316,8 +332,8 @@ class PanelGrid(QWidget):
             panel = self._panels.get(pid) or self._add_panel(pid)
             ordered[pid] = panel
         self._panels = ordered
-        for panel in self.map_panels():
-            if face.grid_size is not None:
+        for pid, panel in self._panels.items():
+            if pid != FACE_PANEL and face.grid_size is not None:
                 panel.set_face(face.face_rgb, face.grid_size)
         self.reflow(force=True)
 

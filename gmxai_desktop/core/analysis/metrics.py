@@ -1,5 +1,5 @@
-"""Metrics for attribution maps: localisation against ground truth, agreement between methods,
-and the eye-tracking saliency metrics of the MIT/Tübingen saliency benchmark.
+"""Metrics for attribution maps: localisation against ground truth and agreement between methods.
+(The eye-tracking saliency metrics live in :mod:`gmxai_desktop.core.gaze.metrics`.)
 
 All functions take raw (H, W) maps (any real values; signed attribution maps included) and
 return plain Python numbers. They are deliberately small and closed-form so that each is tested
@@ -14,17 +14,6 @@ table in the GUI):
 * :func:`relevance_mass` (relevance mass accuracy, Arras et al., 2022): the share of the positive
   (or absolute) attribution that falls inside the mask; NaN when the map has no such mass. A
   uniform map scores the mask's area fraction, the chance level.
-
-Saliency metrics (Bylinskii et al., "What do different evaluation metrics tell us about saliency
-models?", 2018), with the benchmark's MATLAB definitions:
-
-* NSS: mean of the z-scored map (population standard deviation, as in pysaliency) at fixations.
-* AUC-Judd: ROC area with every fixated pixel's map value as a threshold, without the
-  MATLAB code's optional random jitter (so results are deterministic).
-* CC: Pearson correlation of the two maps.
-* SIM: histogram intersection after min-max scaling each map to [0, 1] and normalising it to sum 1.
-* KLD: Σ P·log(ε + P / (Q + ε)) with P the (sum-normalised) fixation map and Q the model map,
-  ε = machine epsilon of float64. Q must be a density, so negative map values count as 0.
 """
 
 from __future__ import annotations
@@ -35,8 +24,6 @@ from typing import Literal
 import numpy as np
 
 from ..base.errors import ParameterError
-
-EPS = float(np.finfo(np.float64).eps)
 
 
 def _map(m: np.ndarray, name: str = "map") -> np.ndarray:
@@ -160,70 +147,3 @@ def topk_overlap(
     k = max(1, math.ceil(fraction * x.size - 1e-9))
     common = np.intersect1d(top_k_indices(x, k), top_k_indices(y, k), assume_unique=True)
     return common.size / k
-
-
-# ----------------------------------------------------------------------------------------------
-# Saliency-benchmark metrics (saliency map vs. fixations / ground-truth map)
-
-
-def nss(saliency: np.ndarray, fixations: np.ndarray) -> float:
-    """Normalised scanpath saliency: mean z-score of the map at fixated pixels."""
-    s = _map(saliency, "saliency map")
-    f = _mask(fixations, s.shape, "fixation map")
-    if not f.any():
-        raise ParameterError("the fixation map has no fixations")
-    sd = float(s.std())
-    if sd == 0.0:
-        return math.nan
-    return float(((s - s.mean()) / sd)[f].mean())
-
-
-def auc_judd(saliency: np.ndarray, fixations: np.ndarray) -> float:
-    """AUC-Judd: thresholds at the map values of the fixated pixels (MATLAB ``AUC_Judd``)."""
-    s = _map(saliency, "saliency map")
-    f = _mask(fixations, s.shape, "fixation map")
-    n_fix, n_pix = int(f.sum()), s.size
-    if n_fix == 0:
-        raise ParameterError("the fixation map has no fixations")
-    if n_fix == n_pix:
-        raise ParameterError("every pixel is fixated; AUC is undefined")
-    rng = float(s.max() - s.min())
-    s = (s - s.min()) / rng if rng > 0 else np.zeros_like(s)
-    values = s.ravel()
-    thresholds = np.sort(values[f.ravel()])[::-1]
-    sorted_all = np.sort(values)
-    above = n_pix - np.searchsorted(sorted_all, thresholds, side="left")  # count of values >= t
-    i = np.arange(1, n_fix + 1)
-    tp = np.r_[0.0, i / n_fix, 1.0]
-    fp = np.r_[0.0, (above - i) / (n_pix - n_fix), 1.0]
-    return float(np.sum((fp[1:] - fp[:-1]) * (tp[1:] + tp[:-1]) / 2.0))
-
-
-def cc(saliency: np.ndarray, other: np.ndarray) -> float:
-    """Pearson linear correlation coefficient between two maps; NaN if either is constant."""
-    x, y = _pair(saliency, other)
-    return _pearson(x, y)
-
-
-def sim(saliency: np.ndarray, other: np.ndarray) -> float:
-    """Similarity (histogram intersection) of two maps, each min-max scaled and sum-normalised."""
-    x, y = _pair(saliency, other)
-
-    def dist(v: np.ndarray) -> np.ndarray:
-        rng = float(v.max() - v.min())
-        v = (v - v.min()) / rng if rng > 0 else np.ones_like(v)
-        return v / v.sum()
-
-    return float(np.minimum(dist(x), dist(y)).sum())
-
-
-def kld(saliency: np.ndarray, fixations: np.ndarray) -> float:
-    """KL divergence of the map Q from the fixation distribution P (lower is better)."""
-    q, p = _pair(saliency, fixations)
-    q, p = np.maximum(q, 0.0), np.maximum(p, 0.0)
-    if p.sum() <= 0:
-        raise ParameterError("the fixation map has no fixations")
-    if q.sum() <= 0:
-        raise ParameterError("the saliency map has no positive values, so it is not a distribution")
-    q, p = q / q.sum(), p / p.sum()
-    return float(np.sum(p * np.log(EPS + p / (q + EPS))))

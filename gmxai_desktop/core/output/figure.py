@@ -85,6 +85,18 @@ def annotation_shapes(doc: AnnotationDocument, space: str = "aligned") -> list[A
     ]
 
 
+@dataclass(frozen=True)
+class PointsLayer:
+    """Points drawn over a panel, e.g. eye-tracking fixations: ``xy`` (N, 2) in a space of
+    ``space_size`` (width, height; edge convention, the panel's image stretched over it), one
+    marker area in pt² and one colour per point."""
+
+    xy: np.ndarray
+    space_size: tuple[float, float]
+    sizes: Sequence[float] = ()
+    colors: Sequence[str] = ()
+
+
 @dataclass
 class PanelSpec:
     """One panel. What is drawn follows from what is given:
@@ -107,6 +119,7 @@ class PanelSpec:
     vmax: float | None = None
     colorbar_label: str = ""
     magnitude_alpha: bool = False  # fade weak attribution so the face shows (the GUI's "fade weak")
+    points: PointsLayer | None = None
 
     def validate(self, index: int) -> None:
         where = f"panel {index + 1}"
@@ -263,6 +276,13 @@ def _draw_annotations(ax: Any, spec: FigureSpec, p: PanelSpec, i: int, extent: t
         )
 
 
+def _draw_points(ax: Any, layer: PointsLayer, i: int, extent: tuple[float, float]) -> None:
+    xy = np.asarray(layer.xy, dtype=np.float64).reshape(-1, 2)
+    xy = xy * np.array([extent[0] / layer.space_size[0], extent[1] / layer.space_size[1]])
+    ax.scatter(xy[:, 0], xy[:, 1], s=list(layer.sizes) or 12.0, c=list(layer.colors) or "#ffd600",
+               alpha=0.75, edgecolors="black", linewidths=0.4, clip_on=True, gid=f"points-{i}")
+
+
 def _fit_labels(fig: Any, renderer: Any) -> None:
     """Slide annotation labels sideways so they lie within their panel (layout is final here)."""
     for ax in fig.axes:
@@ -392,6 +412,8 @@ def render_figure(spec: FigureSpec) -> Any:
         if p.title:
             ax.set_title(p.title, fontsize=fs, fontdict=font, pad=2.0, gid=f"title-{i}")
         _draw_annotations(ax, spec, p, i, (ext_w, ext_h))
+        if p.points is not None and len(p.points.xy):
+            _draw_points(ax, p.points, i, (ext_w, ext_h))
         if any_cbar and p.colorbar and p.map is not None:
             cax = fig.add_subplot(gs[r * per_row + 1, c])
             cax.set_gid(f"colorbar-{i}")
