@@ -272,7 +272,7 @@ def test_polygon_vertices_move_insert_and_delete(scene) -> None:
     poly = layer.add_outline("polygon", [(10, 10), (40, 10), (40, 40), (10, 40)], tolerance=0)
     layer.move_vertex(poly.id, 2, 50, 45)
     assert scene.panel_geometry(poly.id).points[2] == pytest.approx((50, 45))
-    layer._insert_vertex_near(poly.id, 25, 9)  # near the top edge (between corners 0 and 1)
+    layer.insert_vertex_near(poly.id, 25, 9)  # near the top edge (between corners 0 and 1)
     pts = scene.panel_geometry(poly.id).points
     assert len(pts) == 5 and pts[1] == pytest.approx((25, 9))
     assert all(len(v.editor.handles) == 5 for v in layer.views())
