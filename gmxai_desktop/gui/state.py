@@ -12,7 +12,7 @@ asks for, so a slow job for the previous image can never paint over the current 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +108,6 @@ class OverlaySettings:
     fade_weak: bool = True
     shared_scale: bool = False
     clip_percentile: float = 99.5
-
-    def with_(self, **changes: Any) -> OverlaySettings:
-        return replace(self, **changes)
 
     @property
     def colormap(self) -> str:
