@@ -13,6 +13,7 @@ Sources are the panels of the main grid and, when a comparison model is loaded (
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,18 @@ from PySide6.QtWidgets import (
 from .display import DIFF_NORMALISATION_LABELS, DIFF_NORMALISATIONS, apply_sign, difference, render_maps
 from .panels import ImagePanel, ReflowBox
 from .state import SIGN_MODE_LABELS, SIGN_MODES, OverlaySettings
+
+
+@dataclass(frozen=True)
+class DifferenceChoice:
+    """What the Difference tab compares now: source ids and labels of A and B, normalisation, sign."""
+
+    a: Any
+    b: Any
+    label_a: str
+    label_b: str
+    norm: str
+    sign: str
 
 CMP_PREFIX = "cmp:"
 
@@ -143,6 +156,13 @@ class DifferenceView(QWidget):
         return [self.panel_a, self.panel_b, self.panel_d]
 
     # ---- inputs from the window ---------------------------------------------------------------
+    def choice(self) -> DifferenceChoice:
+        """The current A/B/normalisation/sign choice, for features that reproduce the view (figures)."""
+        return DifferenceChoice(
+            self.a.currentData(), self.b.currentData(), self.a.currentText(), self.b.currentText(),
+            self.norm.currentData(), self.sign.currentData(),
+        )
+
     def set_sources(
         self, primary: list[tuple[str, str]], compare_methods: list[tuple[str, str]], compare_label: str
     ) -> None:

@@ -3,14 +3,19 @@
 The window only renders controller state and forwards user intents to the
 :class:`~gmxai_desktop.gui.controller.Controller`; it never calls torch.
 
-Extension points for later features:
+Extension points for features (``install_<feature>(window)`` in gui/app.py uses only these; see
+docs/ARCHITECTURE.md):
 
-* ``MainWindow.add_tab(widget, title)`` adds a page to the central tab widget (e.g. composites).
-* ``MainWindow.menu(name)`` returns (creating if needed) a top-level menu to add actions to.
-* ``MainWindow.add_dock(widget, title, area)`` adds a dock that is saved with the layout.
-* ``MainWindow.grid`` is the :class:`~gmxai_desktop.gui.panels.PanelGrid`; its
-  ``add_overlay_factory`` puts graphics items on every synced panel (annotations).
-* ``MainWindow.controller`` exposes the state (``controller.state``), the models
+* ``add_tab(widget, title)`` adds a page to the central tabs; ``show_tab(widget)`` brings it forward.
+* ``menu(name)`` returns (creating if needed) a top-level menu to add actions to.
+* ``add_dock(widget, title, area, tab_with=None)`` adds a dock that is saved with the layout.
+* ``add_panel_overlay(factory)`` runs ``factory(panel)`` on every image panel (face, maps, the
+  Difference tab's three), now and later: graphics items in map pixels line up everywhere.
+* ``difference_view()`` is the Difference tab (its ``choice()``: what A − B shows now).
+* ``notify(text)`` shows a transient status-bar message; ``show_error(title, text)`` a dialog.
+* ``restore_dock_layout()`` puts docks added by a feature in their saved places.
+* ``settings`` (:class:`~gmxai_desktop.gui.settings.Settings`) stores per-user values.
+* ``controller`` exposes the state (``controller.state``), the models
   (``controller.adapter``), the current results (``controller.current``) and signals
   (``panel_result``, ``prepared``, ``image_changed``...).
 * ``MainWindow.all_results_shown`` fires when every panel for the current image has a result or a
@@ -18,6 +23,8 @@ Extension points for later features:
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
@@ -32,7 +39,7 @@ from PySide6.QtWidgets import (
 from ..core.base.errors import GmxaiError
 from .controller import Controller, PreparedEntry
 from .difference_view import CMP_PREFIX, DifferenceView
-from .panels import FACE_PANEL, PanelGrid
+from .panels import FACE_PANEL, ImagePanel, PanelGrid
 from .settings import Settings
 from .state import ALIGN_MODES, PanelSpec
 from .window_docks import WindowDocks
@@ -132,12 +139,42 @@ class MainWindow(WindowDocks, WindowMenus, WindowResults, QMainWindow):
             self._menus[name] = menu
         return self._menus[name]
 
-    def add_dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea) -> QDockWidget:
+    def add_dock(
+        self, widget: QWidget, title: str, area: Qt.DockWidgetArea, tab_with: QDockWidget | None = None
+    ) -> QDockWidget:
+        """A dock saved with the window layout; ``tab_with`` shares that dock's place as a tab."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock:{title}")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        if tab_with is not None:
+            self.tabifyDockWidget(tab_with, dock)
+            tab_with.raise_()
         return dock
+
+    def show_tab(self, widget: QWidget) -> None:
+        """Bring a page added with :meth:`add_tab` to the front."""
+        self.tabs.setCurrentWidget(widget)
+
+    def add_panel_overlay(self, factory: Callable[[ImagePanel], object]) -> None:
+        """Run ``factory(panel)`` on every image panel, now and later: the face, every map and the
+        Difference tab's A, B and A - B. Items added in map-pixel coordinates line up everywhere."""
+        self.grid.add_overlay_factory(factory)
+        for panel in self.diff.panels():
+            factory(panel)
+
+    def difference_view(self) -> DifferenceView:
+        """The Difference tab (read its :meth:`~DifferenceView.choice`, connect to its signals)."""
+        return self.diff
+
+    def restore_dock_layout(self) -> bool:
+        """Put docks added after start-up in their saved places; False when no layout was saved yet."""
+        _geometry, state = self.settings.window_state()
+        return state is not None and self.restoreState(state)
+
+    def notify(self, text: str, msecs: int = 12000) -> None:
+        """A transient message in the status bar."""
+        self.statusBar().showMessage(text, msecs)
 
     # ---- settings -----------------------------------------------------------------------------
     def _restore_settings(self) -> None:
