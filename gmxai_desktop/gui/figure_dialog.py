@@ -6,10 +6,10 @@ regions outlined. The dialog only chooses: which panels, layout, fonts, resoluti
 display settings the window uses (sign mode, colour map, opacity, clipping, shared scale), so the
 figure shows what the screen shows.
 
-Rendering never blocks the window: the preview and a single export run in a thread pool
-(matplotlib, no torch); a folder export runs one job per image on the controller's compute worker
-(the only thread that runs the model), at a priority below the current image's maps, with progress
-and cancel.
+Rendering never blocks the window: the preview and a single export run on the controller's compute
+worker (:class:`~gmxai_desktop.gui.worker.WorkerCalls`) ahead of the maps; a folder export runs one
+job per image on the same worker, at a priority below the current image's maps, with progress and
+cancel.
 
 Privacy: the image's file name goes into the title only when asked; nothing else identifies the
 source (see :mod:`gmxai_desktop.core.output.figure`).
@@ -26,43 +26,25 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QDialog,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QListWidget,
     QListWidgetItem,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from ..core.base.errors import GmxaiError
 from ..core.base.jobs import JobControl
 from ..core.output.figure import FORMATS, FigureSpec, PanelSpec, annotation_shapes, figure_to_rgb, save_figure
+from .figure_dialog_ui import FigureDialogLayout
+from .worker import WorkerCalls
 
 PRIORITY_FIGURE_BATCH = 40  # after the current image's maps (20-30), before thumbnail predictions (50)
 PHOTO_KEY = "__photo__"
 FACE_KEY = "__face__"
-FORMAT_LABELS = {"pdf": "PDF (vector, for journals)", "svg": "SVG (vector, editable)", "png": "PNG (raster)"}
-BASE_LABELS = {
-    "face": "the aligned colour face",
-    "model": "exactly what the model sees",
-}
 
 
 @dataclass
@@ -249,33 +231,10 @@ class FigureBatchKey:
     image: str
 
 
-class _TaskSignals(QObject):
-    done = Signal(int, object)
-    failed = Signal(int, str)
-
-
-class _Task(QRunnable):
-    """Run ``fn`` in the global thread pool; report through queued signals."""
-
-    def __init__(self, token: int, fn: Callable[[], Any], signals: _TaskSignals) -> None:
-        super().__init__()
-        self.token, self.fn, self.signals = token, fn, signals
-
-    def run(self) -> None:
-        try:
-            result = self.fn()
-        except GmxaiError as exc:
-            self.signals.failed.emit(self.token, str(exc))
-        except Exception as exc:
-            self.signals.failed.emit(self.token, f"internal error ({type(exc).__name__}: {exc})")
-        else:
-            self.signals.done.emit(self.token, result)
-
-
 _batch_ids = itertools.count(1)
 
 
-class FigureDialog(QDialog):
+class FigureDialog(FigureDialogLayout, QDialog):
     """Options on the left, live preview on the right; export one image or the whole folder."""
 
     exported = Signal(object)  # Path written (single export)
@@ -289,12 +248,7 @@ class FigureDialog(QDialog):
         self.host = host
         self.last_folder = ""
         self.ask = QMessageBox.question  # replaced in tests
-        self._preview_token = 0
-        self._export_token = 1_000_000
-        self._signals = _TaskSignals(self)
-        self._signals.done.connect(self._on_task_done)
-        self._signals.failed.connect(self._on_task_failed)
-        self._pending_export: dict[int, Path] = {}
+        self._calls = WorkerCalls(host.figure_worker(), self)
         self.preview_rgb: np.ndarray | None = None
         self._batch: dict[str, Any] | None = None
         self._building = False
@@ -302,175 +256,7 @@ class FigureDialog(QDialog):
         self._known: set[str] = set()  # panel keys offered before (their tick is the user's choice)
         self._extras: dict[str, ExtraPanel] = {}
 
-        outer = QHBoxLayout(self)
-        left = QWidget()
-        form_col = QVBoxLayout(left)
-        form_col.setContentsMargins(0, 0, 0, 0)
-
-        panels_box = QGroupBox("Panels")
-        pl = QVBoxLayout(panels_box)
-        self.panel_list = QListWidget()
-        self.panel_list.setObjectName("figure-panels")
-        self.panel_list.setToolTip("Tick the panels to include, in this order")
-        self.panel_list.itemChanged.connect(self._changed)
-        pl.addWidget(self.panel_list)
-        base_row = QFormLayout()
-        self.base = QComboBox()
-        for key, label in BASE_LABELS.items():
-            self.base.addItem(label, key)
-        self.base.setToolTip("What the maps are drawn over")
-        self.base.currentIndexChanged.connect(self._changed)
-        base_row.addRow("Draw maps over", self.base)
-        pl.addLayout(base_row)
-        form_col.addWidget(panels_box, 1)
-
-        layout_box = QGroupBox("Layout and text")
-        lf = QFormLayout(layout_box)
-        self.cols = QSpinBox()
-        self.cols.setRange(0, 12)
-        self.cols.setSpecialValueText("automatic")
-        self.cols.setToolTip("Panels per row (automatic: all in one row, up to six)")
-        lf.addRow("Columns", self.cols)
-        self.panel_width = QDoubleSpinBox()
-        self.panel_width.setRange(0.5, 8.0)
-        self.panel_width.setSingleStep(0.1)
-        self.panel_width.setValue(1.7)
-        self.panel_width.setSuffix(" in")
-        self.panel_width.setToolTip("Width of one panel; a journal column is about 3.5 in, a page 7 in")
-        lf.addRow("Panel width", self.panel_width)
-        self.font_size = QDoubleSpinBox()
-        self.font_size.setRange(4.0, 24.0)
-        self.font_size.setSingleStep(0.5)
-        self.font_size.setValue(8.0)
-        self.font_size.setSuffix(" pt")
-        lf.addRow("Font size", self.font_size)
-        self.panel_titles = QCheckBox("Panel titles")
-        self.panel_titles.setChecked(True)
-        self.colorbars = QCheckBox("Colour bars (raw map units)")
-        self.colorbars.setChecked(True)
-        self.footnote = QCheckBox("Footnote (model, alignment, colour scale)")
-        self.footnote.setChecked(True)
-        lf.addRow(self.panel_titles)
-        lf.addRow(self.colorbars)
-        lf.addRow(self.footnote)
-        title_row = QHBoxLayout()
-        self.title_on = QCheckBox()
-        self.title_on.setChecked(True)
-        self.title_on.setToolTip("Show a figure title")
-        self.title = QLineEdit()
-        self.title.setPlaceholderText("automatic: explained class and probability")
-        title_row.addWidget(self.title_on)
-        title_row.addWidget(self.title, 1)
-        lf.addRow("Title", title_row)
-        form_col.addWidget(layout_box)
-
-        ann_box = QGroupBox("Annotations")
-        af = QVBoxLayout(ann_box)
-        self.annotations = QCheckBox("Outline the annotated regions")
-        self.annotations.setChecked(True)
-        self.annotation_labels = QCheckBox("Label them with their HPO term or note")
-        self.annotation_labels.setChecked(True)
-        af.addWidget(self.annotations)
-        af.addWidget(self.annotation_labels)
-        form_col.addWidget(ann_box)
-
-        out_box = QGroupBox("Output")
-        of = QFormLayout(out_box)
-        self.fmt = QComboBox()
-        self.fmt.setObjectName("figure-format")
-        for f in ("pdf", "svg", "png"):
-            self.fmt.addItem(FORMAT_LABELS[f], f)
-        of.addRow("Format", self.fmt)
-        self.dpi = QSpinBox()
-        self.dpi.setRange(50, 1200)
-        self.dpi.setSingleStep(50)
-        self.dpi.setValue(300)
-        self.dpi.setSuffix(" dpi")
-        self.dpi.setToolTip("Resolution of PNG files and of the images inside PDF/SVG (300 for print)")
-        of.addRow("Resolution", self.dpi)
-        self.include_name = QCheckBox("Put the image's file name in the title")
-        self.include_name.setToolTip(
-            "Off by default: file names of patient photos often contain names or record numbers"
-        )
-        of.addRow(self.include_name)
-        self.numbered = QCheckBox("Folder export: name files figure-0001… instead of after the images")
-        of.addRow(self.numbered)
-        form_col.addWidget(out_box)
-        self.display_note = QLabel()
-        self.display_note.setWordWrap(True)
-        self.display_note.setStyleSheet("color: palette(mid);")
-        form_col.addWidget(self.display_note)
-
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(left)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # Wide enough for the options and a vertical scroll bar, so nothing is cut off on the right.
-        bar = scroll.verticalScrollBar().sizeHint().width()
-        scroll.setMinimumWidth(max(360, left.sizeHint().width() + bar + 6))
-        outer.addWidget(scroll)
-
-        right = QVBoxLayout()
-        self.preview = QLabel("Preview")
-        self.preview.setObjectName("figure-preview")
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(460, 320)
-        self.preview.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.preview.setStyleSheet("background: #f4f4f4; border: 1px solid #ccc;")
-        right.addWidget(self.preview, 1)
-        self.status = QLabel("")
-        self.status.setObjectName("figure-status")
-        self.status.setWordWrap(True)
-        right.addWidget(self.status)
-        prog = QHBoxLayout()
-        self.progress = QProgressBar()
-        self.progress.setObjectName("figure-batch-progress")
-        self.progress.hide()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the folder export after the current image")
-        self.cancel_button.clicked.connect(self.cancel_batch)
-        self.cancel_button.hide()
-        prog.addWidget(self.progress, 1)
-        prog.addWidget(self.cancel_button)
-        right.addLayout(prog)
-        buttons = QHBoxLayout()
-        self.batch_button = QPushButton("Export every image…")
-        self.batch_button.setToolTip(
-            "Compute the chosen maps for every image of the open folder and save one figure per image "
-            "(difference and other extra panels are for the current image only)"
-        )
-        self.batch_button.clicked.connect(self.batch_dialog)
-        self.export_button = QPushButton("Export…")
-        self.export_button.setDefault(True)
-        self.export_button.clicked.connect(self.export_dialog)
-        close = QPushButton("Close")
-        close.clicked.connect(self.close)
-        buttons.addWidget(self.batch_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.export_button)
-        buttons.addWidget(close)
-        right.addLayout(buttons)
-        outer.addLayout(right, 1)
-
-        for w in (self.cols, self.panel_width, self.font_size, self.dpi):
-            w.valueChanged.connect(self._changed)
-        for c in (
-            self.panel_titles,
-            self.colorbars,
-            self.footnote,
-            self.title_on,
-            self.annotations,
-            self.annotation_labels,
-            self.include_name,
-        ):
-            c.toggled.connect(self._changed)
-        self.title.textChanged.connect(self._changed)
-        self.fmt.currentIndexChanged.connect(self._changed)
-        self._preview_timer = QTimer(self)
-        self._preview_timer.setSingleShot(True)
-        self._preview_timer.setInterval(250)
-        self._preview_timer.timeout.connect(self.render_preview)
-        self.resize(1100, 720)
+        self._build_ui()
         self.refresh()
 
     # -- content from the window -------------------------------------------------------------
@@ -578,9 +364,10 @@ class FigureDialog(QDialog):
         self.export_button.setEnabled(True)
         fig_w_in = spec.cols * spec.panel_width_in + 0.1
         dpi = int(min(150, max(40, self.preview.width() / fig_w_in)))
-        self._preview_token += 1
-        token = self._preview_token
-        QThreadPool.globalInstance().start(_Task(token, lambda: figure_to_rgb(spec, dpi=dpi), self._signals))
+        self._calls.submit(
+            "preview", lambda _job: figure_to_rgb(spec, dpi=dpi), self._on_preview, self._on_preview_failed,
+            latest_only=True,
+        )
         self.status.setText("Rendering preview…")
 
     def _show_preview(self, rgb: np.ndarray) -> None:
@@ -595,25 +382,22 @@ class FigureDialog(QDialog):
             )
         self.preview.setPixmap(pix)
 
-    def _on_task_done(self, token: int, result: Any) -> None:
-        if token in self._pending_export:
-            path = self._pending_export.pop(token)
-            self.status.setText(f"Saved {path.name}")
-            self.exported.emit(path)
-            return
-        if token == self._preview_token:
-            self.status.setText("")
-            self._show_preview(result)
+    def _on_preview(self, rgb: np.ndarray) -> None:
+        self.status.setText("")
+        self._show_preview(rgb)
 
-    def _on_task_failed(self, token: int, message: str) -> None:
-        if token in self._pending_export:
-            self._pending_export.pop(token)
-            self.status.setText(f"Not saved: {message}")
-            self.export_failed.emit(message)
-        elif token == self._preview_token:
-            self.preview.setPixmap(QPixmap())
-            self.preview.setText(message)
-            self.status.setText("")
+    def _on_preview_failed(self, message: str) -> None:
+        self.preview.setPixmap(QPixmap())
+        self.preview.setText(message)
+        self.status.setText("")
+
+    def _on_exported(self, path: Path) -> None:
+        self.status.setText(f"Saved {path.name}")
+        self.exported.emit(path)
+
+    def _on_export_failed(self, message: str) -> None:
+        self.status.setText(f"Not saved: {message}")
+        self.export_failed.emit(message)
 
     # -- single export -----------------------------------------------------------------------
     def export_dialog(self) -> None:
@@ -644,11 +428,13 @@ class FigureDialog(QDialog):
             self._report_error("There is nothing to export yet.")
             return False
         self.last_folder = str(p.parent)
-        self._export_token += 1
-        token = self._export_token
-        self._pending_export[token] = p
         self.status.setText(f"Saving {p.name}…")
-        QThreadPool.globalInstance().start(_Task(token, lambda: save_figure(spec, p, fmt=fmt), self._signals))
+
+        def save(_job: JobControl) -> Path:
+            save_figure(spec, p, fmt=fmt)
+            return p
+
+        self._calls.submit(f"export {p}", save, self._on_exported, self._on_export_failed)
         return True
 
     def _report_error(self, message: str) -> None:
@@ -804,10 +590,6 @@ class FigureDialog(QDialog):
         self.status.setText(text)
         self.batch_summary = text
         self.batch_finished.emit(written, total, failed)
-
-    @property
-    def batch_running(self) -> bool:
-        return self._batch is not None
 
 
 __all__ = [
