@@ -6,7 +6,9 @@ Layout of the package (one purpose per module):
 ``qtenv``            process set-up that must happen before Qt starts (OpenCV's plugin path).
 ``state``            Qt-free view state: selection, overlay settings, job keys, panel specs.
 ``controller``       owns state, models, caches and the worker; turns intents into jobs; drops
-                     results whose key is no longer wanted.
+                     results whose key is no longer wanted. ``controller_models`` (models,
+                     folders) and ``controller_compute`` (keys, scheduling) are its mixins;
+                     ``controller_jobs`` the Qt-free job functions and data types.
 ``worker``           one background thread running core jobs by priority, with cancellation.
 ``cache``            byte-bounded LRU for prepared images and maps.
 ``display``          numpy: raw maps -> coloured RGBA via ``core.render``; difference normalisations.
