@@ -521,7 +521,7 @@ def test_window_annotations_follow_images_autosave_save_and_recover(
     blocked.write_text("x")
     warnings = []
     monkeypatch.setattr(
-        "gmxai_desktop.gui.annotations_integration.QMessageBox.warning", lambda *a: warnings.append(a)
+        "gmxai_desktop.gui.annotations.documents.QMessageBox.warning", lambda *a: warnings.append(a)
     )
     feat.set_annotation_folder(blocked)
     wait_document(qtbot, feat, paths[0])

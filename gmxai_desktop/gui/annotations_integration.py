@@ -23,7 +23,6 @@ Safety of the clinician's work:
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 from collections import OrderedDict
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
+from PySide6.QtWidgets import QApplication, QDockWidget
 
 from ..core.annotations import (
     Alignment,
@@ -40,25 +39,20 @@ from ..core.annotations import (
     Autosaver,
     ImageRef,
     Recovery,
-    find_recovery,
-    save_document,
-    untitled_autosave_path,
-    write_autosave,
 )
 from ..core.base.errors import GmxaiError
 from ..core.base.jobs import JobControl
 from ..core.output.figure import PanelSpec
-from .annotation_layer import AnnotationLayer, AnnotationToolbar, PanelFrame, region_color
+from .annotation_layer import AnnotationLayer, AnnotationToolbar, region_color
+from .annotations.documents import DocumentLifecycle
 from .annotations.feature_menus import AnnotationMenus
-from .annotations.store import AnnotationStore, Located, alignment_of, identify_image, recovery_dir
+from .annotations.store import AnnotationStore, Located, identify_image, recovery_dir
 from .figure_dialog import ExtraPanel, FigureDialog, FigureInputs, FigureOptions, PanelProvider, build_figure
 from .region_inspector import RegionInspector, warm_hpo_index
 from .region_metrics_view import RegionMetricsView
 from .worker import WorkerCalls
 
 AUTOSAVE_TICK_MS = 2000
-AUTOSAVE_INTERVAL_S = 8.0
-MAX_CACHED_DOCUMENTS = 64
 SETTING_AUTHOR = "annotations/author"
 SETTING_FOLDER = "annotations/folder"
 
@@ -68,7 +62,7 @@ SETTING_FOLDER = "annotations/folder"
 # --------------------------------------------------------------------------------------------
 
 
-class AnnotationsFeature(AnnotationMenus, QObject):
+class AnnotationsFeature(DocumentLifecycle, AnnotationMenus, QObject):
     """Owns the current image's document and connects it to panels, docks, menus and files."""
 
     document_opened = Signal(object)  # AnnotationDocument | None, after an image's document is shown
@@ -173,161 +167,6 @@ class AnnotationsFeature(AnnotationMenus, QObject):
 
     def _on_identify_failed(self, message: str) -> None:
         self._notice(f"Annotations are not available for this image: {message}")
-
-    def _alignment(self) -> Alignment | None:
-        adapter = self.controller.adapter
-        if self.entry is None or adapter is None:
-            return None
-        return alignment_of(self.entry, adapter.template)
-
-    def _open_document(self) -> None:
-        """Show the current image's document once both its identity and its alignment are known."""
-        alignment = self._alignment()
-        if self.path is None or self.ref is None or alignment is None:
-            return
-        if self.doc is None:
-            doc, doc_path = self._find_document(self.path, self.ref, alignment)
-            self.doc, self.doc_path = doc, doc_path
-            self._docs[self.path] = (doc, doc_path)
-            self._docs.move_to_end(self.path)
-            while len(self._docs) > MAX_CACHED_DOCUMENTS:
-                self._docs.popitem(last=False)
-            self.autosaver = Autosaver(doc, doc_path, interval_s=AUTOSAVE_INTERVAL_S)
-        assert self.doc is not None and self.entry is not None
-        self.doc.author = self.author()
-        if self.doc.alignment != alignment:
-            self.doc.set_alignment(alignment)  # another model or alignment mode: regions stay on the photo
-        frame = PanelFrame(tuple(self.entry.grid_size), alignment.size)
-        if self.layer.document is self.doc:
-            self.layer.set_frame(frame)
-        else:
-            self.layer.set_document(self.doc, frame)
-            self.document_opened.emit(self.doc)
-        self._update_actions()
-        self.schedule_metrics()
-
-    def _find_document(
-        self, image: Path, ref: ImageRef, alignment: Alignment
-    ) -> tuple[AnnotationDocument, Path]:
-        cached = self._docs.get(image)
-        if cached is not None and cached[0].image.matches(ref):
-            return cached
-        located = self.store.locate(image, ref)
-        if located.problem:
-            self._notice(f"Annotations: {located.problem}; new regions are saved in {located.path.name}")
-        doc = located.document
-        for auto in (located.path, untitled_autosave_path(recovery_dir(), ref)):
-            rec = find_recovery(auto)
-            if rec is None or not rec.document.image.matches(ref):
-                continue
-            if self.confirm_recovery(rec):
-                doc = rec.restore()
-                if auto != located.path:
-                    rec.discard()  # it now lives in the open document (unsaved), saved where it belongs
-                break
-            rec.discard()
-        if doc is None:
-            doc = AnnotationDocument(ref, alignment, author=self.author(), hpo_release=self._hpo_release())
-        return doc, located.path
-
-    @staticmethod
-    def _hpo_release() -> str | None:
-        from ..core.phenotype.hpo import face_index
-
-        try:
-            return face_index().version
-        except GmxaiError:
-            return None
-
-    def _ask_recovery(self, rec: Recovery) -> bool:
-        from datetime import datetime
-
-        when = datetime.fromtimestamp(rec.autosave_time).strftime("%Y-%m-%d %H:%M")
-        saved = (
-            f"The saved file has {rec.regions_in_saved} region(s)."
-            if rec.regions_in_saved is not None
-            else "These regions were never saved to a file."
-        )
-        answer = QMessageBox.question(
-            self.window,
-            "Recover unsaved annotations?",
-            f"Annotations of this image were not saved when gmxai-desktop last closed "
-            f"(autosaved {when}, {rec.regions_in_autosave} region(s)). {saved}\n\n"
-            "Recover them? If you choose No, the unsaved version is deleted.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.Yes,
-        )
-        return answer == QMessageBox.StandardButton.Yes
-
-    def _close_document(self) -> None:
-        self.doc = None
-        self.doc_path = None
-        self.autosaver = None
-        self.layer.set_document(None, None)
-        self._update_actions()
-
-    # -- saving ------------------------------------------------------------------------------
-    def save_current(self) -> bool:
-        """Save the open document if it has unsaved edits; True when nothing is left unsaved."""
-        self.inspector.commit_pending()
-        doc, path = self.doc, self.doc_path
-        if doc is None or path is None or not doc.is_modified:
-            return True
-        try:
-            save_document(doc, path)
-        except GmxaiError as exc:
-            self._save_failed(doc, str(exc))
-            return False
-        self._discard_untitled(doc)
-        self.saved.emit(path)
-        self._notice(f"Annotations saved to {path.name}")
-        return True
-
-    def _discard_untitled(self, doc: AnnotationDocument) -> None:
-        target = untitled_autosave_path(recovery_dir(), doc.image)
-        with contextlib.suppress(OSError):
-            target.unlink(missing_ok=True)
-
-    def _save_failed(self, doc: AnnotationDocument, message: str) -> None:
-        """Keep the regions in the recovery folder and tell the user how to store them."""
-        kept = ""
-        try:
-            target = untitled_autosave_path(recovery_dir(), doc.image)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_autosave(doc, target)
-            kept = (
-                " They are kept in gmxai-desktop's recovery folder and offered again when you reopen "
-                "the image."
-            )
-        except (GmxaiError, OSError):
-            kept = " They could not be kept either: export them (Annotate > Export annotations…) now."
-        text = (
-            f"The annotations could not be saved: {message}.{kept}\n\nTo store annotations of "
-            "images in a read-only folder, choose Annotate > Store annotations in a folder…"
-        )
-        self._notice(f"Annotations not saved: {message}")
-        if not self._warned_unsaved:
-            self._warned_unsaved = True
-            QMessageBox.warning(self.window, "Annotations not saved", text)
-
-    def autosave_tick(self, force: bool = False) -> Path | None:
-        saver = self.autosaver
-        if saver is None:
-            return None
-        try:
-            return saver.tick(force=force)
-        except GmxaiError:
-            # The folder is not writable: keep autosaving in the recovery folder instead.
-            if self.doc is None:
-                return None
-            fallback = untitled_autosave_path(recovery_dir(), self.doc.image)
-            fallback.parent.mkdir(parents=True, exist_ok=True)
-            saver.target = fallback
-            try:
-                return saver.tick(force=True)
-            except GmxaiError as exc:
-                self._notice(f"Autosave failed: {exc}")
-                return None
 
     def shutdown(self) -> None:
         """The window closes: save, stop timers (idempotent)."""

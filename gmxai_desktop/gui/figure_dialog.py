@@ -18,8 +18,7 @@ source (see :mod:`gmxai_desktop.core.output.figure`).
 from __future__ import annotations
 
 import argparse
-import itertools
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -39,10 +38,10 @@ from PySide6.QtWidgets import (
 from ..core.base.errors import GmxaiError
 from ..core.base.jobs import JobControl
 from ..core.output.figure import FORMATS, FigureSpec, PanelSpec, annotation_shapes, figure_to_rgb, save_figure
+from .figure_batch import PRIORITY_FIGURE_BATCH, FigureBatch, FigureBatchKey
 from .figure_dialog_ui import FigureDialogLayout
 from .worker import WorkerCalls
 
-PRIORITY_FIGURE_BATCH = 40  # after the current image's maps (20-30), before thumbnail predictions (50)
 PHOTO_KEY = "__photo__"
 FACE_KEY = "__face__"
 
@@ -222,18 +221,6 @@ class FigureHost(Protocol):
     def figure_before_batch(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class FigureBatchKey:
-    """Worker key of one image of a folder export (never equal to the controller's keys)."""
-
-    batch: int
-    index: int
-    image: str
-
-
-_batch_ids = itertools.count(1)
-
-
 class FigureDialog(FigureDialogLayout, QDialog):
     """Options on the left, live preview on the right; export one image or the whole folder."""
 
@@ -250,7 +237,7 @@ class FigureDialog(FigureDialogLayout, QDialog):
         self.ask = QMessageBox.question  # replaced in tests
         self._calls = WorkerCalls(host.figure_worker(), self)
         self.preview_rgb: np.ndarray | None = None
-        self._batch: dict[str, Any] | None = None
+        self._batch: FigureBatch | None = None
         self._building = False
         self.batch_summary = ""
         self._known: set[str] = set()  # panel keys offered before (their tick is the user's choice)
@@ -485,24 +472,10 @@ class FigureDialog(FigureDialogLayout, QDialog):
             self._report_error(str(exc))
             return False
         self.host.figure_before_batch()
-        worker = self.host.figure_worker()
-        batch = next(_batch_ids)
-        self._batch = {
-            "id": batch,
-            "total": len(paths),
-            "done": 0,
-            "written": 0,
-            "failed": [],
-            "fractions": {},
-            "folder": folder,
-        }
-        worker.progress.connect(self._on_batch_progress)
-        worker.finished.connect(self._on_batch_finished)
-        worker.failed.connect(self._on_batch_failed)
-        worker.cancelled.connect(self._on_batch_cancelled)
-        for i, (path, fn) in enumerate(zip(paths, jobs, strict=True)):
-            key = FigureBatchKey(batch, i, str(path))
-            worker.submit(key, fn, PRIORITY_FIGURE_BATCH, f"figure {i + 1} of {len(paths)}")
+        self._batch = FigureBatch(self.host.figure_worker(), self)
+        self._batch.progress.connect(self._on_batch_progress)
+        self._batch.finished.connect(lambda *outcome: self._end_batch(folder, *outcome))
+        self._batch.start(paths, jobs)
         self.last_folder = str(folder)
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -512,76 +485,21 @@ class FigureDialog(FigureDialogLayout, QDialog):
         self.status.setText(f"Exporting {len(paths)} figures to {folder.name}…")
         return True
 
-    def _mine(self, key: Hashable) -> bool:
-        return isinstance(key, FigureBatchKey) and self._batch is not None and key.batch == self._batch["id"]
-
-    def _update_progress(self) -> None:
-        b = self._batch
-        if b is None:
-            return
-        frac = (b["done"] + sum(b["fractions"].values())) / max(b["total"], 1)
-        self.progress.setValue(round(1000 * frac))
-        self.progress.setFormat(f"{b['done']} of {b['total']}")
-
-    def _on_batch_progress(self, key: Hashable, fraction: float, _message: str) -> None:
-        if self._mine(key):
-            self._batch["fractions"][key.index] = fraction  # type: ignore[index]
-            self._update_progress()
-
-    def _step_done(self, key: FigureBatchKey) -> None:
-        b = self._batch
-        assert b is not None
-        b["fractions"].pop(key.index, None)
-        b["done"] += 1
-        self._update_progress()
-        if b["done"] >= b["total"]:
-            self._end_batch()
-
-    def _on_batch_finished(self, key: Hashable, _result: Any, _seconds: float) -> None:
-        if self._mine(key):
-            self._batch["written"] += 1  # type: ignore[index]
-            self._step_done(key)  # type: ignore[arg-type]
-
-    def _on_batch_failed(self, key: Hashable, message: str) -> None:
-        if self._mine(key):
-            self._batch["failed"].append((Path(key.image).name, message))  # type: ignore[union-attr,index]
-            self._step_done(key)  # type: ignore[arg-type]
-
-    def _on_batch_cancelled(self, key: Hashable) -> None:
-        if self._mine(key):
-            self._batch["cancelled"] = True  # type: ignore[index]
-            self._step_done(key)  # type: ignore[arg-type]
+    def _on_batch_progress(self, done: int, total: int, fraction: float) -> None:
+        self.progress.setValue(round(1000 * fraction))
+        self.progress.setFormat(f"{done} of {total}")
 
     def cancel_batch(self) -> None:
-        b = self._batch
-        if b is None:
-            return
-        batch_id = b["id"]
-        b["cancelled"] = True
-        worker = self.host.figure_worker()
-        # Queued jobs are dropped silently and the running one stops before it writes its file, so
-        # the batch ends now; late signals of this batch are ignored (see _mine).
-        worker.cancel_where(lambda k: isinstance(k, FigureBatchKey) and k.batch == batch_id)
-        self._end_batch()
+        if self._batch is not None:
+            self._batch.cancel()
 
-    def _end_batch(self) -> None:
-        b = self._batch
-        assert b is not None
-        worker = self.host.figure_worker()
-        for sig, slot in (
-            (worker.progress, self._on_batch_progress),
-            (worker.finished, self._on_batch_finished),
-            (worker.failed, self._on_batch_failed),
-            (worker.cancelled, self._on_batch_cancelled),
-        ):
-            sig.disconnect(slot)
+    def _end_batch(self, folder: Path, written: int, total: int, failed: list, cancelled: bool) -> None:
         self._batch = None
         self.progress.hide()
         self.cancel_button.hide()
         self.batch_button.setEnabled(True)
-        written, total, failed = b["written"], b["total"], b["failed"]
-        text = f"{written} of {total} figures written to {b['folder'].name}"
-        if b.get("cancelled"):
+        text = f"{written} of {total} figures written to {folder.name}"
+        if cancelled:
             text += " (cancelled)"
         if failed:
             shown = "; ".join(f"{name}: {msg}" for name, msg in failed[:3])
@@ -590,7 +508,6 @@ class FigureDialog(FigureDialogLayout, QDialog):
         self.status.setText(text)
         self.batch_summary = text
         self.batch_finished.emit(written, total, failed)
-
 
 __all__ = [
     "PRIORITY_FIGURE_BATCH",
