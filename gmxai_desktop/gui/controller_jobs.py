@@ -81,6 +81,10 @@ class ModelRequest:
     def label(self) -> str:
         return self.spec if self.spec.startswith("demo") else Path(self.spec).name
 
+    def load_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``core.models.load_model`` besides the spec."""
+        return dict(arch=self.arch, classes=self.classes, device=self.device, trust_pickle=self.trust_pickle)
+
 
 def prepare_entry(adapter: ModelAdapter, path: Path, align: str, job: JobControl) -> PreparedEntry:
     from ..core.attribution.engine import predict

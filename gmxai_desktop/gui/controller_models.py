@@ -26,13 +26,7 @@ class ModelsAndFolders:
 
         def run(job: JobControl) -> ModelAdapter:
             job.report(0.0, "loading model")
-            return load_model(
-                request.spec,
-                arch=request.arch,
-                classes=request.classes,
-                device=request.device,
-                trust_pickle=request.trust_pickle,
-            )
+            return load_model(request.spec, **request.load_options())
 
         self._start_load(role, request, run, "loading model")
 

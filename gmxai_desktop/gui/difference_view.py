@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .display import DIFF_NORMALISATION_LABELS, DIFF_NORMALISATIONS, apply_sign, difference, render_maps
+from .display import DIFF_NORMALISATION_LABELS, DIFF_NORMALISATIONS, apply_sign, difference, render_overlay
 from .panels import ImagePanel, ReflowBox
 from .state import SIGN_MODE_LABELS, SIGN_MODES, OverlaySettings
 
@@ -292,26 +292,8 @@ class DifferenceView(QWidget):
         shown_sign = "signed" if sign == "signed" else "positive"
         cmap_ab = ov.diverging_cmap if shown_sign == "signed" else ov.sequential_cmap
         up = self._face.shape[:2] if self._face is not None else None
-        disp_ab = render_maps(
-            [na, nb],
-            sign=shown_sign,
-            clip_percentile=ov.clip_percentile,
-            shared=True,
-            cmap=cmap_ab,
-            opacity=ov.opacity,
-            fade_weak=ov.fade_weak,
-            upsample_to=up,
-        )
-        disp_d = render_maps(
-            [diff],
-            sign="signed",
-            clip_percentile=ov.clip_percentile,
-            shared=False,
-            cmap=ov.diverging_cmap,
-            opacity=ov.opacity,
-            fade_weak=ov.fade_weak,
-            upsample_to=up,
-        )
+        disp_ab = render_overlay([na, nb], ov, up, sign=shown_sign, cmap=cmap_ab, shared=True)
+        disp_d = render_overlay([diff], ov, up, sign="signed", cmap=ov.diverging_cmap, shared=False)
         for panel, raw, disp, s in (
             (self.panel_a, na, disp_ab[0], shown_sign),
             (self.panel_b, nb, disp_ab[1], shown_sign),

@@ -93,28 +93,22 @@ class MainWindow(WindowDocks, WindowMenus, WindowResults, QMainWindow):
         self.setCentralWidget(self.tabs)
         self.grid.face_panel.set_title("<b>Face</b><br>open a model and an image folder")
 
+    # Controller signals shown by the WindowResults slot of the same name (``x`` -> ``_on_x``).
+    _RENDERED_SIGNALS = (
+        "model_loading", "model_loaded", "model_failed", "folder_loaded", "image_changed", "prepared",
+        "prepare_failed", "panels_changed", "panel_pending", "panel_result", "panel_progress",
+        "panel_failed", "overall_progress", "compare_failed", "timing",
+    )
+
     def _connect(self) -> None:
         c = self.controller
-        c.model_loading.connect(self._on_model_loading)
-        c.model_loaded.connect(self._on_model_loaded)
-        c.model_failed.connect(self._on_model_failed)
-        c.folder_loaded.connect(self._on_folder_loaded)
-        c.image_changed.connect(self._on_image_changed)
-        c.prepared.connect(self._on_prepared)
-        c.prepare_failed.connect(self._on_prepare_failed)
+        for name in self._RENDERED_SIGNALS:
+            getattr(c, name).connect(getattr(self, f"_on_{name}"))
         c.image_status.connect(self.browser.set_status)
         c.statuses_reset.connect(self.browser.clear_statuses)
-        c.panels_changed.connect(self._on_panels_changed)
-        c.panel_pending.connect(self._on_panel_pending)
-        c.panel_result.connect(self._on_panel_result)
-        c.panel_progress.connect(self._on_panel_progress)
-        c.panel_failed.connect(self._on_panel_failed)
-        c.overall_progress.connect(self._on_overall)
         c.overlay_changed.connect(lambda ov: self._schedule_overlays())
         c.overlay_changed.connect(self.diff.set_overlay)
         c.compare_result.connect(lambda m, r: self.diff.set_map(CMP_PREFIX + m, r))
-        c.compare_failed.connect(self._on_compare_failed)
-        c.timing.connect(self._on_timing)
         c.notice.connect(lambda text: self.statusBar().showMessage(text, 15000))
         c.folder_failed.connect(lambda msg: self.show_error("Cannot read the folder", msg))
         c.busy_changed.connect(self.cancel_button.setEnabled)

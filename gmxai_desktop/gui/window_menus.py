@@ -25,7 +25,7 @@ from .model_dialog import ModelDialog
 class WindowMenus:
     """File / Image / Methods / View / Help menus, file dialogs, recent models, help boxes."""
 
-    def _action(
+    def add_action(
         self, menu: QMenu, text: str, slot: Any, shortcut: Any = None, tip: str = "", checkable: bool = False
     ) -> QAction:
         act = QAction(text, self)
@@ -44,7 +44,7 @@ class WindowMenus:
 
     def _build_menus(self) -> None:
         f = self.menu("&File")
-        self._action(
+        self.add_action(
             f,
             "Open &model…",
             self.open_model_dialog,
@@ -53,7 +53,7 @@ class WindowMenus:
         )
         self.recent_menu = f.addMenu("Open &recent model")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
-        self._action(
+        self.add_action(
             f,
             "Open &demo",
             lambda: self.controller.open_demo("demo"),
@@ -61,14 +61,14 @@ class WindowMenus:
             "Open the bundled demo model and its synthetic example faces",
         )
         f.addSeparator()
-        self._action(
+        self.add_action(
             f,
             "Open image &folder…",
             self.open_folder_dialog,
             "Ctrl+Shift+O",
             "Browse a folder of face photos (sub-folders included)",
         )
-        self._action(
+        self.add_action(
             f,
             "Open &labels file…",
             self.open_labels_dialog,
@@ -76,30 +76,30 @@ class WindowMenus:
             "A CSV with the known diagnosis per image, shown beside the prediction",
         )
         f.addSeparator()
-        self._action(
+        self.add_action(
             f,
             "Load &comparison model…",
             self.open_compare_dialog,
             None,
             "A second model for the Difference tab: the same method on two models",
         )
-        self._action(f, "Remove comparison model", self.controller.unload_compare)
+        self.add_action(f, "Remove comparison model", self.controller.unload_compare)
         f.addSeparator()
-        self._action(
+        self.add_action(
             f, "Save window &image…", self.save_window_image, "Ctrl+Shift+S", "Save a PNG of this window"
         )
         f.addSeparator()
-        self._action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.add_action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         img = self.menu("&Image")
-        self._action(
+        self.add_action(
             img,
             "&Next image",
             lambda: self.browser.step(1),
             ["N", "PgDown"],
             "Show the next image in the list",
         )
-        self._action(
+        self.add_action(
             img,
             "&Previous image",
             lambda: self.browser.step(-1),
@@ -107,20 +107,20 @@ class WindowMenus:
             "Show the previous image in the list",
         )
         img.addSeparator()
-        self._action(
+        self.add_action(
             img,
             "&Compute again",
             self.controller.recompute,
             "F5",
             "Compute the maps that are missing (after a cancel or an error)",
         )
-        self._action(img, "C&ancel", self.controller.cancel, "Esc", "Stop computing maps for this image")
+        self.add_action(img, "C&ancel", self.controller.cancel, "Esc", "Stop computing maps for this image")
 
         m = self.menu("&Methods")
         self.method_actions: dict[str, QAction] = {}
         for i, (name, cls) in enumerate(self._method_classes.items()):
             shortcut = f"Ctrl+{(i + 1) % 10}" if i < 10 else None
-            act = self._action(
+            act = self.add_action(
                 m,
                 cls.label,
                 lambda on, n=name: self.controller.toggle_method(n, on),
@@ -131,8 +131,8 @@ class WindowMenus:
             self.method_actions[name] = act
 
         v = self.menu("&View")
-        self._action(v, "&Reset zoom", self.grid.reset_zoom, "Home", "Show the whole face in every panel")
-        self.crosshair_action = self._action(
+        self.add_action(v, "&Reset zoom", self.grid.reset_zoom, "Home", "Show the whole face in every panel")
+        self.crosshair_action = self.add_action(
             v,
             "&Crosshair and values",
             self._toggle_crosshair,
@@ -141,7 +141,7 @@ class WindowMenus:
             checkable=True,
         )
         self.crosshair_action.setChecked(True)
-        self.model_view_action = self._action(
+        self.model_view_action = self.add_action(
             v,
             "Show the &model's input under the maps",
             self._toggle_model_view,
@@ -155,8 +155,8 @@ class WindowMenus:
         v.addAction(self.display_dock.toggleViewAction())
 
         h = self.menu("&Help")
-        self._action(h, "&How to read the maps", self.show_reading_help, "F1")
-        self._action(h, "&About gmxai-desktop", self.show_about)
+        self.add_action(h, "&How to read the maps", self.show_reading_help, "F1")
+        self.add_action(h, "&About gmxai-desktop", self.show_about)
 
     # ---- dialogs ------------------------------------------------------------------------------
     def open_model_dialog(self) -> None:

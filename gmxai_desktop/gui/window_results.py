@@ -15,7 +15,7 @@ import numpy as np
 from ..core.base.errors import GmxaiError
 from .controller import COMPARE, PRIMARY, PreparedEntry
 from .difference_view import CMP_PREFIX
-from .display import render_maps
+from .display import render_overlay
 from .state import PanelSpec
 
 PANEL_STATE_PENDING, PANEL_STATE_DONE, PANEL_STATE_FAILED = "pending", "done", "failed"
@@ -236,7 +236,7 @@ class WindowResults:
         self.diff.set_map(CMP_PREFIX + method, None)
         self.timing_label.setText(f"comparison model, {method}: {message}")
 
-    def _on_overall(self, done: int, total: int) -> None:
+    def _on_overall_progress(self, done: int, total: int) -> None:
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
 
@@ -285,16 +285,7 @@ class WindowResults:
         face = self.grid.face_panel.face_rgb
         up = face.shape[:2] if face is not None else None
         try:
-            displays = render_maps(
-                [p.raw_map for p in panels],
-                sign=ov.sign_mode,
-                clip_percentile=ov.clip_percentile,
-                shared=ov.shared_scale,
-                cmap=ov.colormap,
-                opacity=ov.opacity,
-                fade_weak=ov.fade_weak,
-                upsample_to=up,
-            )
+            displays = render_overlay([p.raw_map for p in panels], ov, up)
         except GmxaiError as exc:
             self.timing_label.setText(str(exc))
             return

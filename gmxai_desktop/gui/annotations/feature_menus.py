@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from ...core.annotations import FILE_SUFFIX, export_csv, export_document, import_document
 from ...core.base.errors import GmxaiError
@@ -24,32 +24,20 @@ class AnnotationMenus:
     window: Any
     layer: AnnotationLayer
 
-    def _action(
-        self, menu: QMenu, text: str, slot: Callable[..., Any], shortcut: Any = None, tip: str = ""
-    ) -> QAction:
-        act = QAction(text, self.window)
-        if shortcut is not None:
-            act.setShortcut(QKeySequence(shortcut))
-        if tip:
-            act.setToolTip(tip)
-            act.setStatusTip(tip)
-        act.triggered.connect(slot)
-        menu.addAction(act)
-        return act
-
     def build_menus(self) -> None:
         w = self.window
+        add = w.add_action
         m = w.menu("&Annotate")
         for act in self.toolbar.tool_actions.values():
             m.addAction(act)
         m.addSeparator()
-        self.undo_action = self._action(
+        self.undo_action = add(
             m, "&Undo", self.layer.undo, QKeySequence.StandardKey.Undo, "Undo the last annotation edit"
         )
-        self.redo_action = self._action(
+        self.redo_action = add(
             m, "&Redo", self.layer.redo, QKeySequence.StandardKey.Redo, "Redo the annotation edit"
         )
-        self.delete_action = self._action(
+        self.delete_action = add(
             m, "&Delete region", self.layer.delete_selected, QKeySequence.StandardKey.Delete,
             "Delete the selected region (Undo brings it back)",
         )
@@ -59,38 +47,40 @@ class AnnotationMenus:
         for act in (self.undo_action, self.redo_action, self.delete_action):
             self.toolbar.addAction(act)
         m.addSeparator()
-        self.show_action = self._action(m, "&Show annotations", self.layer.set_visible, "H",
-                                        "Show or hide the regions on every panel")
-        self.show_action.setCheckable(True)
+        self.show_action = add(
+            m, "&Show annotations", self.layer.set_visible, "H", "Show or hide the regions on every panel",
+            checkable=True,
+        )
         self.show_action.setChecked(True)
-        self.labels_action = self._action(m, "Show region &labels", self.layer.set_labels_visible, None,
-                                          "Write each region's HPO term or note beside it")
-        self.labels_action.setCheckable(True)
+        self.labels_action = add(
+            m, "Show region &labels", self.layer.set_labels_visible, None,
+            "Write each region's HPO term or note beside it", checkable=True,
+        )
         self.labels_action.setChecked(True)
         m.addSeparator()
-        self.save_action = self._action(
+        self.save_action = add(
             m, "&Save annotations", self.save_now, QKeySequence.StandardKey.Save,
             "Save this image's regions now (they are also saved when you change image or close)",
         )
-        self.export_doc_action = self._action(
+        self.export_doc_action = add(
             m, "&Export annotations…", self.export_annotations_dialog, None,
             "Save a copy to share, without the image's file name",
         )
-        self.import_action = self._action(
+        self.import_action = add(
             m, "&Import annotations…", self.import_annotations_dialog, None,
             "Add the regions of another annotation file of this same image",
         )
-        self.csv_action = self._action(
+        self.csv_action = add(
             m, "Export regions as &CSV…", self.export_regions_csv_dialog, None,
             "One row per region: term, note, confidence, author, position and size",
         )
         m.addSeparator()
-        self._action(m, "Store annotations &next to the images", lambda: self.set_annotation_folder(None),
-                     None, "Save <image>.gmxai-annotations.json beside each image")
-        self._action(m, "Store annotations in a &folder…", self.choose_folder_dialog, None,
-                     "Keep all annotation files in one folder (for read-only image folders)")
-        self._action(m, "Your &name for new regions…", self.author_dialog, None,
-                     "The author written into each new region")
+        add(m, "Store annotations &next to the images", lambda: self.set_annotation_folder(None), None,
+            "Save <image>.gmxai-annotations.json beside each image")
+        add(m, "Store annotations in a &folder…", self.choose_folder_dialog, None,
+            "Keep all annotation files in one folder (for read-only image folders)")
+        add(m, "Your &name for new regions…", self.author_dialog, None,
+            "The author written into each new region")
 
         f = w.menu("&File")
         self.figure_action = QAction("Export &figure…", w)

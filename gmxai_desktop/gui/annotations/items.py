@@ -110,20 +110,10 @@ class RegionEditor(pg.ROI):
     """
 
     def __init__(self, view: PanelAnnotations, region: Region, color: str) -> None:
-        pen = make_pen(color, 3.0)
-        hover = make_pen("#ffffff", 3.0)
         super().__init__(
-            (0, 0),
-            (1, 1),
-            movable=True,
-            rotatable=False,
-            resizable=False,
-            removable=False,
-            pen=pen,
-            hoverPen=hover,
-            handlePen=make_pen("#ffffff", 1.5),
-            handleHoverPen=make_pen(color, 2.0),
-            antialias=True,
+            (0, 0), (1, 1), movable=True, rotatable=False, resizable=False, removable=False,
+            pen=make_pen(color, 3.0), hoverPen=make_pen("#ffffff", 3.0),
+            handlePen=make_pen("#ffffff", 1.5), handleHoverPen=make_pen(color, 2.0), antialias=True,
         )
         self.view = view
         self.region_id = region.id
