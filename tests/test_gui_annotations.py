@@ -559,7 +559,7 @@ def test_figure_dialog_exports_png_svg_pdf_and_every_image(
     from gmxai_desktop.gui.display import difference
     from gmxai_desktop.gui.figure_dialog import ExtraPanel
 
-    win.diff.select("saliency", "gradcam")
+    win.difference_view().select("saliency", "gradcam")
     sim = np.outer(np.hanning(20), np.hanning(20)).astype(np.float32)
     sim_panel = PanelSpec(kind="similarity", map=sim)
     extra = ExtraPanel("similarity", "Similarity to a gallery face", sim_panel, None)
@@ -572,7 +572,8 @@ def test_figure_dialog_exports_png_svg_pdf_and_every_image(
     spec = dlg.current_spec()
     assert [p.kind for p in spec.panels][-2:] == ["difference", "similarity"]
     current = win.controller.current
-    how, sign = win.diff.norm.currentData(), win.diff.sign.currentData()
+    diff = win.difference_view()  # what its combo boxes show, independently of choice()
+    how, sign = diff.norm.currentData(), diff.sign.currentData()
     expected, _a, _b = difference(current["saliency"].map, current["gradcam"].map, how, sign)
     np.testing.assert_array_equal(spec.panels[-2].map, expected)
     assert len(spec.panels[-2].annotations) == 1 and len(spec.panels[-1].annotations) == 0

@@ -22,7 +22,7 @@ Layout of the package (one purpose per module):
 ``annotations/``     annotation layer, items, toolbar, file store, menus; ``annotations_integration``
                      installs them. ``figure_dialog`` (+ ``figure_dialog_ui``) exports figures.
 
-Extension points for features: see ``MainWindow`` (``add_tab``, ``show_tab``, ``menu``,
+Extension points for features: see ``MainWindow`` (``add_tab``, ``show_tab``, ``menu``, ``add_action``,
 ``add_dock``, ``add_panel_overlay``, ``difference_view``, ``notify``, ``restore_dock_layout``,
 ``settings``, ``controller``) and docs/ARCHITECTURE.md. Graphics items go on a panel with
 ``panel.add_item(item)`` in map-pixel coordinates, so one annotation marks the same pixel on every

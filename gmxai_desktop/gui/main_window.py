@@ -7,7 +7,8 @@ Extension points for features (``install_<feature>(window)`` in gui/app.py uses 
 docs/ARCHITECTURE.md):
 
 * ``add_tab(widget, title)`` adds a page to the central tabs; ``show_tab(widget)`` brings it forward.
-* ``menu(name)`` returns (creating if needed) a top-level menu to add actions to.
+* ``menu(name)`` returns (creating if needed) a top-level menu; ``add_action(menu, text, slot,
+  shortcut, tip, checkable)`` puts a QAction in it.
 * ``add_dock(widget, title, area, tab_with=None)`` adds a dock that is saved with the layout.
 * ``add_panel_overlay(factory)`` runs ``factory(panel)`` on every image panel (face, maps, the
   Difference tab's three), now and later: graphics items in map pixels line up everywhere.
