@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from .display import DIFF_NORMALISATION_LABELS, DIFF_NORMALISATIONS, apply_sign, difference, render_overlay
 from .panels import ImagePanel, ReflowBox
 from .state import SIGN_MODE_LABELS, SIGN_MODES, OverlaySettings
+from .widgets import combo_box
 
 
 @dataclass(frozen=True)
@@ -80,26 +81,22 @@ class DifferenceView(QWidget):
         outer = QVBoxLayout(self)
         controls = QHBoxLayout()
         form_a = QFormLayout()
-        self.a = QComboBox()
-        self.a.setObjectName("diff-a")
-        self.a.setToolTip("First map (A)")
-        self.b = QComboBox()
-        self.b.setObjectName("diff-b")
-        self.b.setToolTip("Second map (B): another method, or the same method on the comparison model")
+        self.a = combo_box(name="diff-a", tip="First map (A)")
+        self.b = combo_box(
+            name="diff-b", tip="Second map (B): another method, or the same method on the comparison model"
+        )
         form_a.addRow("A", self.a)
         form_a.addRow("B", self.b)
         controls.addLayout(form_a, 2)
         form_b = QFormLayout()
-        self.norm = QComboBox()
-        self.norm.setObjectName("diff-norm")
-        for key in DIFF_NORMALISATIONS:
-            self.norm.addItem(DIFF_NORMALISATION_LABELS[key], key)
-        self.norm.setToolTip("How each map is put on a common scale before subtracting")
-        self.sign = QComboBox()
-        self.sign.setObjectName("diff-sign")
-        for key in SIGN_MODES:
-            self.sign.addItem(SIGN_MODE_LABELS[key], key)
-        self.sign.setToolTip("Which part of each map is compared")
+        self.norm = combo_box(
+            ((k, DIFF_NORMALISATION_LABELS[k]) for k in DIFF_NORMALISATIONS),
+            name="diff-norm", tip="How each map is put on a common scale before subtracting",
+        )
+        self.sign = combo_box(
+            ((k, SIGN_MODE_LABELS[k]) for k in SIGN_MODES), name="diff-sign",
+            tip="Which part of each map is compared",
+        )
         form_b.addRow("Normalise", self.norm)
         form_b.addRow("Compare", self.sign)
         controls.addLayout(form_b, 2)

@@ -3,7 +3,19 @@ so a form reads as a list of options rather than a page of setter calls."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QLabel, QProgressBar, QPushButton, QSpinBox
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+)
 
 
 def spin_box(
@@ -38,6 +50,20 @@ def spin_box(
     return box
 
 
+def combo_box(choices: Iterable[Sequence[Any]] = (), *, name: str = "", tip: str = "") -> QComboBox:
+    """A combo box of ``(data, label)`` or ``(data, label, item tooltip)`` choices."""
+    box = QComboBox()
+    if name:
+        box.setObjectName(name)
+    for data, label, *item_tip in choices:
+        box.addItem(label, data)
+        if item_tip:
+            box.setItemData(box.count() - 1, item_tip[0], Qt.ItemDataRole.ToolTipRole)
+    if tip:
+        box.setToolTip(tip)
+    return box
+
+
 def check_box(text: str = "", checked: bool = False, tip: str = "") -> QCheckBox:
     box = QCheckBox(text)
     box.setChecked(checked)
@@ -58,4 +84,4 @@ def job_widgets(idle_text: str) -> tuple[QPushButton, QProgressBar, QLabel]:
     return cancel, progress, status
 
 
-__all__ = ["check_box", "job_widgets", "spin_box"]
+__all__ = ["check_box", "combo_box", "job_widgets", "spin_box"]

@@ -25,6 +25,7 @@ from .method_panel import MethodSelector
 from .overlay_controls import OverlayControls
 from .state import ALIGN_LABELS, ALIGN_MODES, ALIGN_TIPS
 from .target_selector import TargetSelector
+from .widgets import combo_box
 
 
 class WindowDocks:
@@ -67,12 +68,11 @@ class WindowDocks:
         tlay.addWidget(self.target)
         aform = QFormLayout()
         aform.setContentsMargins(0, 0, 0, 0)
-        self.align = QComboBox()
-        self.align.setObjectName("align-mode")
-        for mode in ALIGN_MODES:
-            self.align.addItem(ALIGN_LABELS[mode], mode)
-            self.align.setItemData(self.align.count() - 1, ALIGN_TIPS[mode], Qt.ItemDataRole.ToolTipRole)
-        self.align.setToolTip("How faces are located and aligned to the model's template before analysis")
+        self.align = combo_box(
+            ((m, ALIGN_LABELS[m], ALIGN_TIPS[m]) for m in ALIGN_MODES),
+            name="align-mode",
+            tip="How faces are located and aligned to the model's template before analysis",
+        )
         aform.addRow("Alignment", self.align)
         tlay.addLayout(aform)
         col.addWidget(target_box)
