@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SIGN_MODES: tuple[str, ...] = ("signed", "positive", "negative", "absolute")
-SIGN_MODE_LABELS: dict[str, str] = {
-    "signed": "Signed (both directions)",
-    "positive": "Positive only (evidence for the class)",
-    "negative": "Negative only (evidence against)",
-    "absolute": "Absolute (magnitude, either sign)",
-}
+# Sign modes: (mode, label), in menu order.
+SIGN_MODE_LABELS: dict[str, str] = dict((
+    ("signed", "Signed (both directions)"),
+    ("positive", "Positive only (evidence for the class)"),
+    ("negative", "Negative only (evidence against)"),
+    ("absolute", "Absolute (magnitude, either sign)"),
+))
+SIGN_MODES: tuple[str, ...] = tuple(SIGN_MODE_LABELS)
 # Alignment modes: (mode, menu label, tooltip), in menu order.
 _ALIGN_CHOICES: tuple[tuple[str, str, str], ...] = (
     ("auto", "Automatic",
