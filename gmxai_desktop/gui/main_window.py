@@ -94,17 +94,19 @@ class MainWindow(WindowDocks, WindowMenus, WindowResults, QMainWindow):
         self.setCentralWidget(self.tabs)
         self.grid.face_panel.set_title("<b>Face</b><br>open a model and an image folder")
 
-    # Controller signals shown by the WindowResults slot of the same name (``x`` -> ``_on_x``).
-    _RENDERED_SIGNALS = (
-        "model_loading", "model_loaded", "model_failed", "folder_loaded", "image_changed", "prepared",
-        "prepare_failed", "panels_changed", "panel_pending", "panel_result", "panel_progress",
-        "panel_failed", "overall_progress", "compare_failed", "timing",
-    )
-
     def _connect(self) -> None:
         c = self.controller
-        for name in self._RENDERED_SIGNALS:
-            getattr(c, name).connect(getattr(self, f"_on_{name}"))
+        for signal, slot in (  # controller -> view: the WindowResults slots
+            (c.model_loading, self._on_model_loading), (c.model_loaded, self._on_model_loaded),
+            (c.model_failed, self._on_model_failed), (c.folder_loaded, self._on_folder_loaded),
+            (c.image_changed, self._on_image_changed), (c.prepared, self._on_prepared),
+            (c.prepare_failed, self._on_prepare_failed), (c.panels_changed, self._on_panels_changed),
+            (c.panel_pending, self._on_panel_pending), (c.panel_result, self._on_panel_result),
+            (c.panel_progress, self._on_panel_progress), (c.panel_failed, self._on_panel_failed),
+            (c.overall_progress, self._on_overall_progress), (c.compare_failed, self._on_compare_failed),
+            (c.timing, self._on_timing),
+        ):
+            signal.connect(slot)
         c.image_status.connect(self.browser.set_status)
         c.statuses_reset.connect(self.browser.clear_statuses)
         c.overlay_changed.connect(lambda ov: self._schedule_overlays())
