@@ -22,7 +22,3 @@ os.environ.setdefault("GMXAI_CONFIG_DIR", os.path.join(os.environ.get("TMPDIR", 
 # Two cores in CI: one torch thread per test process keeps timings stable and avoids
 # oversubscription when Qt worker threads run torch too.
 torch.set_num_threads(1)
-
-from gmxai_desktop.gui.qtenv import guard_pyside_refcount_leak  # noqa: E402 (after the env set-up)
-
-guard_pyside_refcount_leak()

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 
-from gmxai_desktop.gui.qtenv import guard_pyside_refcount_leak, prepare_qt_environment
+from gmxai_desktop.gui.qtenv import prepare_qt_environment
 
 prepare_qt_environment()  # before pytest-qt creates the QApplication (tests/conftest.py does it too)
-guard_pyside_refcount_leak()  # PySide6 6.12.0 leaks references to None and True (see qtenv)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from collections.abc import Callable, Iterator  # noqa: E402

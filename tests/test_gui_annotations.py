@@ -272,7 +272,7 @@ def test_polygon_vertices_move_insert_and_delete(scene) -> None:
     poly = layer.add_outline("polygon", [(10, 10), (40, 10), (40, 40), (10, 40)], tolerance=0)
     layer.move_vertex(poly.id, 2, 50, 45)
     assert scene.panel_geometry(poly.id).points[2] == pytest.approx((50, 45))
-    layer._insert_vertex_near(poly.id, 25, 9)  # near the top edge (between corners 0 and 1)
+    layer.insert_vertex_near(poly.id, 25, 9)  # near the top edge (between corners 0 and 1)
     pts = scene.panel_geometry(poly.id).points
     assert len(pts) == 5 and pts[1] == pytest.approx((25, 9))
     assert all(len(v.editor.handles) == 5 for v in layer.views())
@@ -521,7 +521,7 @@ def test_window_annotations_follow_images_autosave_save_and_recover(
     blocked.write_text("x")
     warnings = []
     monkeypatch.setattr(
-        "gmxai_desktop.gui.annotations_integration.QMessageBox.warning", lambda *a: warnings.append(a)
+        "gmxai_desktop.gui.annotations.documents.QMessageBox.warning", lambda *a: warnings.append(a)
     )
     feat.set_annotation_folder(blocked)
     wait_document(qtbot, feat, paths[0])
@@ -559,7 +559,7 @@ def test_figure_dialog_exports_png_svg_pdf_and_every_image(
     from gmxai_desktop.gui.display import difference
     from gmxai_desktop.gui.figure_dialog import ExtraPanel
 
-    win.diff.select("saliency", "gradcam")
+    win.difference_view().select("saliency", "gradcam")
     sim = np.outer(np.hanning(20), np.hanning(20)).astype(np.float32)
     sim_panel = PanelSpec(kind="similarity", map=sim)
     extra = ExtraPanel("similarity", "Similarity to a gallery face", sim_panel, None)
@@ -572,7 +572,8 @@ def test_figure_dialog_exports_png_svg_pdf_and_every_image(
     spec = dlg.current_spec()
     assert [p.kind for p in spec.panels][-2:] == ["difference", "similarity"]
     current = win.controller.current
-    how, sign = win.diff.norm.currentData(), win.diff.sign.currentData()
+    diff = win.difference_view()  # what its combo boxes show, independently of choice()
+    how, sign = diff.norm.currentData(), diff.sign.currentData()
     expected, _a, _b = difference(current["saliency"].map, current["gradcam"].map, how, sign)
     np.testing.assert_array_equal(spec.panels[-2].map, expected)
     assert len(spec.panels[-2].annotations) == 1 and len(spec.panels[-1].annotations) == 0

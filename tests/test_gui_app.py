@@ -17,7 +17,7 @@ pytest.register_assert_rewrite("gui_helpers")
 
 from gui_helpers import CLASSES, FAST_METHODS, expected_maps, open_data, wait_idle  # noqa: E402
 
-from gmxai_desktop.gui import controller as controller_mod  # noqa: E402
+from gmxai_desktop.gui import controller_compute  # noqa: E402  (where the controller submits explain jobs)
 from gmxai_desktop.gui.state import JobKey  # noqa: E402
 
 pytest_plugins = ("gui_helpers",)
@@ -70,7 +70,7 @@ def test_switching_images_while_a_job_runs_never_shows_a_stale_map(
     open_data(qtbot, win, gui_data)
     path_a, path_b = gui_data.paths[1], gui_data.paths[2]
     gate, started = threading.Event(), threading.Event()
-    real = controller_mod._explain
+    real = controller_compute.explain_job
 
     def held(adapter, entry, key, shared, job):
         if key.image == str(path_a):
@@ -81,7 +81,7 @@ def test_switching_images_while_a_job_runs_never_shows_a_stale_map(
             return real(adapter, entry, key, shared, JobControl())
         return real(adapter, entry, key, shared, job)
 
-    monkeypatch.setattr(controller_mod, "_explain", held)
+    monkeypatch.setattr(controller_compute, "explain_job", held)
     landed: list[tuple[str, object]] = []
     win.controller.panel_result.connect(lambda pid, res: landed.append((pid, res)))
     win.browser.select_path(path_a)

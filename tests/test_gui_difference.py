@@ -19,8 +19,8 @@ pytestmark = pytest.mark.gui
 def test_difference_of_two_methods(qtbot, gui_data, make_window) -> None:
     win = make_window(methods=["saliency", "guided_backprop"])
     open_data(qtbot, win, gui_data)
-    win.tabs.setCurrentWidget(win.diff)
-    d = win.diff
+    d = win.difference_view()
+    win.show_tab(d)
     d.select("saliency", "guided_backprop")
     d.norm.setCurrentIndex(d.norm.findData("zscore"))
     d.sign.setCurrentIndex(d.sign.findData("absolute"))
@@ -59,8 +59,8 @@ def test_difference_against_a_comparison_model(qtbot, gui_data, make_window, tmp
     c = win.controller
     with qtbot.waitSignal(c.model_loaded, timeout=30_000, check_params_cb=lambda role, _a: role == COMPARE):
         c.open_model(ModelRequest(str(other)), COMPARE)
-    win.tabs.setCurrentWidget(win.diff)
-    d = win.diff
+    d = win.difference_view()
+    win.show_tab(d)
     assert d.b.findData("cmp:gradcam") >= 0
     with qtbot.waitSignal(c.compare_result, timeout=30_000, check_params_cb=lambda m, r: r is not None):
         d.select("gradcam", "cmp:gradcam")

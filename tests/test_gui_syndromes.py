@@ -36,7 +36,7 @@ def test_composites_tab_matches_core_and_difference(qtbot, gui_data, make_window
     cv = views.composites
     counts = [cv.classes.item(i).text() for i in range(cv.classes.count())]
     assert counts == ["hypertelorism  (3)", "unaffected  (3)"]
-    win.tabs.setCurrentWidget(cv)
+    win.show_tab(cv)
     cv.set_methods(FAST_METHODS)
     with qtbot.waitSignal(cv.computed, timeout=120_000):
         cv.compute()
@@ -108,7 +108,7 @@ def test_similar_patients_ranking_and_pair_maps(qtbot, gui_data, make_window) ->
     win, views = _views(qtbot, gui_data, make_window)
     sv = views.similarity
     with qtbot.waitSignal(sv.pair_shown, timeout=120_000):
-        win.tabs.setCurrentWidget(sv)  # showing the tab embeds the gallery, ranks, draws match 1
+        win.show_tab(sv)  # showing the tab embeds the gallery, ranks, draws match 1
     adapter, c = win.controller.adapter, win.controller
     gallery = embed_gallery(adapter, {p: c.labels.get(p) for p in c.paths})
     query = c.state.image

@@ -9,10 +9,9 @@ user error such as a missing checkpoint).
 from __future__ import annotations
 
 # cv2 must be imported, and its Qt plugin path removed, before anything creates a QApplication.
-from .qtenv import guard_pyside_refcount_leak, limit_torch_threads, prepare_qt_environment
+from .qtenv import limit_torch_threads, prepare_qt_environment
 
 prepare_qt_environment()
-guard_pyside_refcount_leak()  # PySide6 6.12.0 + Python < 3.12 would otherwise abort within minutes
 
 import argparse  # noqa: E402
 import sys  # noqa: E402

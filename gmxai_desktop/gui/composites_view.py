@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -53,6 +52,7 @@ from ..core.analysis.composites import ALL, CompositeResult, face_uint8
 from ..core.analysis.metrics import spearman_rank_correlation, topk_overlap
 from .display import DIFF_NORMALISATION_LABELS, DIFF_NORMALISATIONS, apply_sign, difference, render_maps
 from .panels import FACE_PANEL, PanelGrid
+from .widgets import job_widgets
 from .worker import PRIORITY_COMPARE
 
 GENERIC_LABEL = "generic (all images)"
@@ -150,12 +150,7 @@ class CompositesView(QWidget):
         self.only_correct = QCheckBox("only correctly classified")
         self.only_correct.setToolTip("Leave out images whose top-1 prediction is not their label")
         self.compute_btn = QPushButton("Compute")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.status = QLabel("Open a model and a labelled image folder.")
-        self.status.setWordWrap(True)
+        self.cancel_btn, self.progress, self.status = job_widgets("Open a model and a labelled image folder.")
 
         opts = QFormLayout()
         opts.addRow("Explain", self.target)

@@ -13,6 +13,7 @@ Sources are the panels of the main grid and, when a comparison model is loaded (
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .display import DIFF_NORMALISATION_LABELS, DIFF_NORMALISATIONS, apply_sign, difference, render_maps
+from .display import DIFF_NORMALISATION_LABELS, DIFF_NORMALISATIONS, apply_sign, difference, render_overlay
 from .panels import ImagePanel, ReflowBox
 from .state import SIGN_MODE_LABELS, SIGN_MODES, OverlaySettings
+from .widgets import combo_box
+
+
+@dataclass(frozen=True)
+class DifferenceChoice:
+    """What the Difference tab compares now: source ids and labels of A and B, normalisation, sign."""
+
+    a: Any
+    b: Any
+    label_a: str
+    label_b: str
+    norm: str
+    sign: str
 
 CMP_PREFIX = "cmp:"
 
@@ -67,26 +81,22 @@ class DifferenceView(QWidget):
         outer = QVBoxLayout(self)
         controls = QHBoxLayout()
         form_a = QFormLayout()
-        self.a = QComboBox()
-        self.a.setObjectName("diff-a")
-        self.a.setToolTip("First map (A)")
-        self.b = QComboBox()
-        self.b.setObjectName("diff-b")
-        self.b.setToolTip("Second map (B): another method, or the same method on the comparison model")
+        self.a = combo_box(name="diff-a", tip="First map (A)")
+        self.b = combo_box(
+            name="diff-b", tip="Second map (B): another method, or the same method on the comparison model"
+        )
         form_a.addRow("A", self.a)
         form_a.addRow("B", self.b)
         controls.addLayout(form_a, 2)
         form_b = QFormLayout()
-        self.norm = QComboBox()
-        self.norm.setObjectName("diff-norm")
-        for key in DIFF_NORMALISATIONS:
-            self.norm.addItem(DIFF_NORMALISATION_LABELS[key], key)
-        self.norm.setToolTip("How each map is put on a common scale before subtracting")
-        self.sign = QComboBox()
-        self.sign.setObjectName("diff-sign")
-        for key in SIGN_MODES:
-            self.sign.addItem(SIGN_MODE_LABELS[key], key)
-        self.sign.setToolTip("Which part of each map is compared")
+        self.norm = combo_box(
+            ((k, DIFF_NORMALISATION_LABELS[k]) for k in DIFF_NORMALISATIONS),
+            name="diff-norm", tip="How each map is put on a common scale before subtracting",
+        )
+        self.sign = combo_box(
+            ((k, SIGN_MODE_LABELS[k]) for k in SIGN_MODES), name="diff-sign",
+            tip="Which part of each map is compared",
+        )
         form_b.addRow("Normalise", self.norm)
         form_b.addRow("Compare", self.sign)
         controls.addLayout(form_b, 2)
@@ -143,6 +153,13 @@ class DifferenceView(QWidget):
         return [self.panel_a, self.panel_b, self.panel_d]
 
     # ---- inputs from the window ---------------------------------------------------------------
+    def choice(self) -> DifferenceChoice:
+        """The current A/B/normalisation/sign choice, for features that reproduce the view (figures)."""
+        return DifferenceChoice(
+            self.a.currentData(), self.b.currentData(), self.a.currentText(), self.b.currentText(),
+            self.norm.currentData(), self.sign.currentData(),
+        )
+
     def set_sources(
         self, primary: list[tuple[str, str]], compare_methods: list[tuple[str, str]], compare_label: str
     ) -> None:
@@ -272,26 +289,8 @@ class DifferenceView(QWidget):
         shown_sign = "signed" if sign == "signed" else "positive"
         cmap_ab = ov.diverging_cmap if shown_sign == "signed" else ov.sequential_cmap
         up = self._face.shape[:2] if self._face is not None else None
-        disp_ab = render_maps(
-            [na, nb],
-            sign=shown_sign,
-            clip_percentile=ov.clip_percentile,
-            shared=True,
-            cmap=cmap_ab,
-            opacity=ov.opacity,
-            fade_weak=ov.fade_weak,
-            upsample_to=up,
-        )
-        disp_d = render_maps(
-            [diff],
-            sign="signed",
-            clip_percentile=ov.clip_percentile,
-            shared=False,
-            cmap=ov.diverging_cmap,
-            opacity=ov.opacity,
-            fade_weak=ov.fade_weak,
-            upsample_to=up,
-        )
+        disp_ab = render_overlay([na, nb], ov, up, sign=shown_sign, cmap=cmap_ab, shared=True)
+        disp_d = render_overlay([diff], ov, up, sign="signed", cmap=ov.diverging_cmap, shared=False)
         for panel, raw, disp, s in (
             (self.panel_a, na, disp_ab[0], shown_sign),
             (self.panel_b, nb, disp_ab[1], shown_sign),

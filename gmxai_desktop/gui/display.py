@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.output import render
+
+if TYPE_CHECKING:
+    from .state import OverlaySettings
 
 DIFF_NORMALISATIONS: tuple[str, ...] = ("maxabs", "sum", "zscore", "rank")
 DIFF_NORMALISATION_LABELS: dict[str, str] = {
@@ -99,6 +103,29 @@ def render_maps(
         rgba = np.ascontiguousarray(np.dstack([rgb, a8]))
         out.append(DisplayMap(rgba, float(lo), float(hi), cmap, signed))
     return out
+
+
+def render_overlay(
+    maps: Sequence[np.ndarray],
+    overlay: OverlaySettings,
+    upsample_to: tuple[int, int] | None = None,
+    *,
+    sign: str | None = None,
+    cmap: str | None = None,
+    shared: bool | None = None,
+) -> list[DisplayMap]:
+    """:func:`render_maps` with the window's Display settings; the Difference tab overrides the
+    sign, colour map and scale sharing for its panels, never the opacity, clipping or fading."""
+    return render_maps(
+        maps,
+        sign=sign or overlay.sign_mode,
+        clip_percentile=overlay.clip_percentile,
+        shared=overlay.shared_scale if shared is None else shared,
+        cmap=cmap or overlay.colormap,
+        opacity=overlay.opacity,
+        fade_weak=overlay.fade_weak,
+        upsample_to=upsample_to,
+    )
 
 
 def colorbar_colors(cmap: str, sign: str, n: int = 256) -> np.ndarray:

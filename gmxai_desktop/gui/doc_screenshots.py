@@ -11,10 +11,9 @@ user's configuration.
 
 from __future__ import annotations
 
-from .qtenv import guard_pyside_refcount_leak, limit_torch_threads, prepare_qt_environment
+from .qtenv import limit_torch_threads, prepare_qt_environment
 
 prepare_qt_environment()
-guard_pyside_refcount_leak()
 
 import argparse  # noqa: E402
 import os  # noqa: E402
@@ -88,14 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     c.model_loaded.connect(lambda role, a: with_compare.__setitem__("v", role == COMPARE and a is not None))
     c.open_model(ModelRequest("demo-imbalanced"), COMPARE)
     _wait(app, lambda: with_compare["v"], args.timeout, "the comparison model")
-    win.tabs.setCurrentWidget(win.diff)
-    win.diff.select("integrated_gradients", "cmp:integrated_gradients")
-    _wait(app, lambda: bool(win.diff.last_values), args.timeout, "the difference view")
-    win.diff._on_hover(None)
+    diff = win.difference_view()
+    win.show_tab(diff)
+    diff.select("integrated_gradients", "cmp:integrated_gradients")
+    _wait(app, lambda: bool(diff.last_values), args.timeout, "the difference view")
+    diff._on_hover(None)
     shot("difference.png")
 
     # 3. top-3 classes: what separates the model's best guesses
-    win.tabs.setCurrentWidget(win.grid)
+    win.show_tab(win.grid)
     complete["v"] = False
     c.set_methods(["integrated_gradients", "gradcam"])
     win.target.set_target("top:3")

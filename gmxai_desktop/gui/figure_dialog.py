@@ -6,10 +6,10 @@ regions outlined. The dialog only chooses: which panels, layout, fonts, resoluti
 display settings the window uses (sign mode, colour map, opacity, clipping, shared scale), so the
 figure shows what the screen shows.
 
-Rendering never blocks the window: the preview and a single export run in a thread pool
-(matplotlib, no torch); a folder export runs one job per image on the controller's compute worker
-(the only thread that runs the model), at a priority below the current image's maps, with progress
-and cancel.
+Rendering never blocks the window: the preview and a single export run on the controller's compute
+worker (:class:`~gmxai_desktop.gui.worker.WorkerCalls`) ahead of the maps; a folder export runs one
+job per image on the same worker, at a priority below the current image's maps, with progress and
+cancel.
 
 Privacy: the image's file name goes into the title only when asked; nothing else identifies the
 source (see :mod:`gmxai_desktop.core.output.figure`).
@@ -17,35 +17,18 @@ source (see :mod:`gmxai_desktop.core.output.figure`).
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QDialog,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QListWidget,
     QListWidgetItem,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -60,15 +43,12 @@ from ..core.output.figure_spec import (
     batch_file_names,
     build_spec,
 )
+from .figure_batch import PRIORITY_FIGURE_BATCH, FigureBatch, FigureBatchKey
+from .figure_dialog_ui import FigureDialogLayout
+from .worker import WorkerCalls
 
-PRIORITY_FIGURE_BATCH = 40  # after the current image's maps (20-30), before thumbnail predictions (50)
 PHOTO_KEY = "__photo__"
 FACE_KEY = "__face__"
-FORMAT_LABELS = {"pdf": "PDF (vector, for journals)", "svg": "SVG (vector, editable)", "png": "PNG (raster)"}
-BASE_LABELS = {
-    "face": "the aligned colour face",
-    "model": "exactly what the model sees",
-}
 
 
 class FigureHost(Protocol):
@@ -87,42 +67,7 @@ class FigureHost(Protocol):
     def figure_before_batch(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class FigureBatchKey:
-    """Worker key of one image of a folder export (never equal to the controller's keys)."""
-
-    batch: int
-    index: int
-    image: str
-
-
-class _TaskSignals(QObject):
-    done = Signal(int, object)
-    failed = Signal(int, str)
-
-
-class _Task(QRunnable):
-    """Run ``fn`` in the global thread pool; report through queued signals."""
-
-    def __init__(self, token: int, fn: Callable[[], Any], signals: _TaskSignals) -> None:
-        super().__init__()
-        self.token, self.fn, self.signals = token, fn, signals
-
-    def run(self) -> None:
-        try:
-            result = self.fn()
-        except GmxaiError as exc:
-            self.signals.failed.emit(self.token, str(exc))
-        except Exception as exc:
-            self.signals.failed.emit(self.token, f"internal error ({type(exc).__name__}: {exc})")
-        else:
-            self.signals.done.emit(self.token, result)
-
-
-_batch_ids = itertools.count(1)
-
-
-class FigureDialog(QDialog):
+class FigureDialog(FigureDialogLayout, QDialog):
     """Options on the left, live preview on the right; export one image or the whole folder."""
 
     exported = Signal(object)  # Path written (single export)
@@ -136,188 +81,15 @@ class FigureDialog(QDialog):
         self.host = host
         self.last_folder = ""
         self.ask = QMessageBox.question  # replaced in tests
-        self._preview_token = 0
-        self._export_token = 1_000_000
-        self._signals = _TaskSignals(self)
-        self._signals.done.connect(self._on_task_done)
-        self._signals.failed.connect(self._on_task_failed)
-        self._pending_export: dict[int, Path] = {}
+        self._calls = WorkerCalls(host.figure_worker(), self)
         self.preview_rgb: np.ndarray | None = None
-        self._batch: dict[str, Any] | None = None
+        self._batch: FigureBatch | None = None
         self._building = False
         self.batch_summary = ""
         self._known: set[str] = set()  # panel keys offered before (their tick is the user's choice)
         self._extras: dict[str, ExtraPanel] = {}
 
-        outer = QHBoxLayout(self)
-        left = QWidget()
-        form_col = QVBoxLayout(left)
-        form_col.setContentsMargins(0, 0, 0, 0)
-
-        panels_box = QGroupBox("Panels")
-        pl = QVBoxLayout(panels_box)
-        self.panel_list = QListWidget()
-        self.panel_list.setObjectName("figure-panels")
-        self.panel_list.setToolTip("Tick the panels to include, in this order")
-        self.panel_list.itemChanged.connect(self._changed)
-        pl.addWidget(self.panel_list)
-        base_row = QFormLayout()
-        self.base = QComboBox()
-        for key, label in BASE_LABELS.items():
-            self.base.addItem(label, key)
-        self.base.setToolTip("What the maps are drawn over")
-        self.base.currentIndexChanged.connect(self._changed)
-        base_row.addRow("Draw maps over", self.base)
-        pl.addLayout(base_row)
-        form_col.addWidget(panels_box, 1)
-
-        layout_box = QGroupBox("Layout and text")
-        lf = QFormLayout(layout_box)
-        self.cols = QSpinBox()
-        self.cols.setRange(0, 12)
-        self.cols.setSpecialValueText("automatic")
-        self.cols.setToolTip("Panels per row (automatic: all in one row, up to six)")
-        lf.addRow("Columns", self.cols)
-        self.panel_width = QDoubleSpinBox()
-        self.panel_width.setRange(0.5, 8.0)
-        self.panel_width.setSingleStep(0.1)
-        self.panel_width.setValue(1.7)
-        self.panel_width.setSuffix(" in")
-        self.panel_width.setToolTip("Width of one panel; a journal column is about 3.5 in, a page 7 in")
-        lf.addRow("Panel width", self.panel_width)
-        self.font_size = QDoubleSpinBox()
-        self.font_size.setRange(4.0, 24.0)
-        self.font_size.setSingleStep(0.5)
-        self.font_size.setValue(8.0)
-        self.font_size.setSuffix(" pt")
-        lf.addRow("Font size", self.font_size)
-        self.panel_titles = QCheckBox("Panel titles")
-        self.panel_titles.setChecked(True)
-        self.colorbars = QCheckBox("Colour bars (raw map units)")
-        self.colorbars.setChecked(True)
-        self.footnote = QCheckBox("Footnote (model, alignment, colour scale)")
-        self.footnote.setChecked(True)
-        lf.addRow(self.panel_titles)
-        lf.addRow(self.colorbars)
-        lf.addRow(self.footnote)
-        title_row = QHBoxLayout()
-        self.title_on = QCheckBox()
-        self.title_on.setChecked(True)
-        self.title_on.setToolTip("Show a figure title")
-        self.title = QLineEdit()
-        self.title.setPlaceholderText("automatic: explained class and probability")
-        title_row.addWidget(self.title_on)
-        title_row.addWidget(self.title, 1)
-        lf.addRow("Title", title_row)
-        form_col.addWidget(layout_box)
-
-        ann_box = QGroupBox("Annotations")
-        af = QVBoxLayout(ann_box)
-        self.annotations = QCheckBox("Outline the annotated regions")
-        self.annotations.setChecked(True)
-        self.annotation_labels = QCheckBox("Label them with their HPO term or note")
-        self.annotation_labels.setChecked(True)
-        af.addWidget(self.annotations)
-        af.addWidget(self.annotation_labels)
-        form_col.addWidget(ann_box)
-
-        out_box = QGroupBox("Output")
-        of = QFormLayout(out_box)
-        self.fmt = QComboBox()
-        self.fmt.setObjectName("figure-format")
-        for f in ("pdf", "svg", "png"):
-            self.fmt.addItem(FORMAT_LABELS[f], f)
-        of.addRow("Format", self.fmt)
-        self.dpi = QSpinBox()
-        self.dpi.setRange(50, 1200)
-        self.dpi.setSingleStep(50)
-        self.dpi.setValue(300)
-        self.dpi.setSuffix(" dpi")
-        self.dpi.setToolTip("Resolution of PNG files and of the images inside PDF/SVG (300 for print)")
-        of.addRow("Resolution", self.dpi)
-        self.include_name = QCheckBox("Put the image's file name in the title")
-        self.include_name.setToolTip(
-            "Off by default: file names of patient photos often contain names or record numbers"
-        )
-        of.addRow(self.include_name)
-        self.numbered = QCheckBox("Folder export: name files figure-0001… instead of after the images")
-        of.addRow(self.numbered)
-        form_col.addWidget(out_box)
-        self.display_note = QLabel()
-        self.display_note.setWordWrap(True)
-        self.display_note.setStyleSheet("color: palette(mid);")
-        form_col.addWidget(self.display_note)
-
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(left)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # Wide enough for the options and a vertical scroll bar, so nothing is cut off on the right.
-        bar = scroll.verticalScrollBar().sizeHint().width()
-        scroll.setMinimumWidth(max(360, left.sizeHint().width() + bar + 6))
-        outer.addWidget(scroll)
-
-        right = QVBoxLayout()
-        self.preview = QLabel("Preview")
-        self.preview.setObjectName("figure-preview")
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(460, 320)
-        self.preview.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.preview.setStyleSheet("background: #f4f4f4; border: 1px solid #ccc;")
-        right.addWidget(self.preview, 1)
-        self.status = QLabel("")
-        self.status.setObjectName("figure-status")
-        self.status.setWordWrap(True)
-        right.addWidget(self.status)
-        prog = QHBoxLayout()
-        self.progress = QProgressBar()
-        self.progress.setObjectName("figure-batch-progress")
-        self.progress.hide()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the folder export after the current image")
-        self.cancel_button.clicked.connect(self.cancel_batch)
-        self.cancel_button.hide()
-        prog.addWidget(self.progress, 1)
-        prog.addWidget(self.cancel_button)
-        right.addLayout(prog)
-        buttons = QHBoxLayout()
-        self.batch_button = QPushButton("Export every image…")
-        self.batch_button.setToolTip(
-            "Compute the chosen maps for every image of the open folder and save one figure per image "
-            "(difference and other extra panels are for the current image only)"
-        )
-        self.batch_button.clicked.connect(self.batch_dialog)
-        self.export_button = QPushButton("Export…")
-        self.export_button.setDefault(True)
-        self.export_button.clicked.connect(self.export_dialog)
-        close = QPushButton("Close")
-        close.clicked.connect(self.close)
-        buttons.addWidget(self.batch_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.export_button)
-        buttons.addWidget(close)
-        right.addLayout(buttons)
-        outer.addLayout(right, 1)
-
-        for w in (self.cols, self.panel_width, self.font_size, self.dpi):
-            w.valueChanged.connect(self._changed)
-        for c in (
-            self.panel_titles,
-            self.colorbars,
-            self.footnote,
-            self.title_on,
-            self.annotations,
-            self.annotation_labels,
-            self.include_name,
-        ):
-            c.toggled.connect(self._changed)
-        self.title.textChanged.connect(self._changed)
-        self.fmt.currentIndexChanged.connect(self._changed)
-        self._preview_timer = QTimer(self)
-        self._preview_timer.setSingleShot(True)
-        self._preview_timer.setInterval(250)
-        self._preview_timer.timeout.connect(self.render_preview)
-        self.resize(1100, 720)
+        self._build_ui()
         self.refresh()
 
     # -- content from the window -------------------------------------------------------------
@@ -425,9 +197,10 @@ class FigureDialog(QDialog):
         self.export_button.setEnabled(True)
         fig_w_in = spec.cols * spec.panel_width_in + 0.1
         dpi = int(min(150, max(40, self.preview.width() / fig_w_in)))
-        self._preview_token += 1
-        token = self._preview_token
-        QThreadPool.globalInstance().start(_Task(token, lambda: figure_to_rgb(spec, dpi=dpi), self._signals))
+        self._calls.submit(
+            "preview", lambda _job: figure_to_rgb(spec, dpi=dpi), self._on_preview, self._on_preview_failed,
+            latest_only=True,
+        )
         self.status.setText("Rendering preview…")
 
     def _show_preview(self, rgb: np.ndarray) -> None:
@@ -442,25 +215,22 @@ class FigureDialog(QDialog):
             )
         self.preview.setPixmap(pix)
 
-    def _on_task_done(self, token: int, result: Any) -> None:
-        if token in self._pending_export:
-            path = self._pending_export.pop(token)
-            self.status.setText(f"Saved {path.name}")
-            self.exported.emit(path)
-            return
-        if token == self._preview_token:
-            self.status.setText("")
-            self._show_preview(result)
+    def _on_preview(self, rgb: np.ndarray) -> None:
+        self.status.setText("")
+        self._show_preview(rgb)
 
-    def _on_task_failed(self, token: int, message: str) -> None:
-        if token in self._pending_export:
-            self._pending_export.pop(token)
-            self.status.setText(f"Not saved: {message}")
-            self.export_failed.emit(message)
-        elif token == self._preview_token:
-            self.preview.setPixmap(QPixmap())
-            self.preview.setText(message)
-            self.status.setText("")
+    def _on_preview_failed(self, message: str) -> None:
+        self.preview.setPixmap(QPixmap())
+        self.preview.setText(message)
+        self.status.setText("")
+
+    def _on_exported(self, path: Path) -> None:
+        self.status.setText(f"Saved {path.name}")
+        self.exported.emit(path)
+
+    def _on_export_failed(self, message: str) -> None:
+        self.status.setText(f"Not saved: {message}")
+        self.export_failed.emit(message)
 
     # -- single export -----------------------------------------------------------------------
     def export_dialog(self) -> None:
@@ -491,11 +261,13 @@ class FigureDialog(QDialog):
             self._report_error("There is nothing to export yet.")
             return False
         self.last_folder = str(p.parent)
-        self._export_token += 1
-        token = self._export_token
-        self._pending_export[token] = p
         self.status.setText(f"Saving {p.name}…")
-        QThreadPool.globalInstance().start(_Task(token, lambda: save_figure(spec, p, fmt=fmt), self._signals))
+
+        def save(_job: JobControl) -> Path:
+            save_figure(spec, p, fmt=fmt)
+            return p
+
+        self._calls.submit(f"export {p}", save, self._on_exported, self._on_export_failed)
         return True
 
     def _report_error(self, message: str) -> None:
@@ -546,24 +318,10 @@ class FigureDialog(QDialog):
             self._report_error(str(exc))
             return False
         self.host.figure_before_batch()
-        worker = self.host.figure_worker()
-        batch = next(_batch_ids)
-        self._batch = {
-            "id": batch,
-            "total": len(paths),
-            "done": 0,
-            "written": 0,
-            "failed": [],
-            "fractions": {},
-            "folder": folder,
-        }
-        worker.progress.connect(self._on_batch_progress)
-        worker.finished.connect(self._on_batch_finished)
-        worker.failed.connect(self._on_batch_failed)
-        worker.cancelled.connect(self._on_batch_cancelled)
-        for i, (path, fn) in enumerate(zip(paths, jobs, strict=True)):
-            key = FigureBatchKey(batch, i, str(path))
-            worker.submit(key, fn, PRIORITY_FIGURE_BATCH, f"figure {i + 1} of {len(paths)}")
+        self._batch = FigureBatch(self.host.figure_worker(), self)
+        self._batch.progress.connect(self._on_batch_progress)
+        self._batch.finished.connect(lambda *outcome: self._end_batch(folder, *outcome))
+        self._batch.start(paths, jobs)
         self.last_folder = str(folder)
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -573,76 +331,21 @@ class FigureDialog(QDialog):
         self.status.setText(f"Exporting {len(paths)} figures to {folder.name}…")
         return True
 
-    def _mine(self, key: Hashable) -> bool:
-        return isinstance(key, FigureBatchKey) and self._batch is not None and key.batch == self._batch["id"]
-
-    def _update_progress(self) -> None:
-        b = self._batch
-        if b is None:
-            return
-        frac = (b["done"] + sum(b["fractions"].values())) / max(b["total"], 1)
-        self.progress.setValue(round(1000 * frac))
-        self.progress.setFormat(f"{b['done']} of {b['total']}")
-
-    def _on_batch_progress(self, key: Hashable, fraction: float, _message: str) -> None:
-        if self._mine(key):
-            self._batch["fractions"][key.index] = fraction  # type: ignore[index]
-            self._update_progress()
-
-    def _step_done(self, key: FigureBatchKey) -> None:
-        b = self._batch
-        assert b is not None
-        b["fractions"].pop(key.index, None)
-        b["done"] += 1
-        self._update_progress()
-        if b["done"] >= b["total"]:
-            self._end_batch()
-
-    def _on_batch_finished(self, key: Hashable, _result: Any, _seconds: float) -> None:
-        if self._mine(key):
-            self._batch["written"] += 1  # type: ignore[index]
-            self._step_done(key)  # type: ignore[arg-type]
-
-    def _on_batch_failed(self, key: Hashable, message: str) -> None:
-        if self._mine(key):
-            self._batch["failed"].append((Path(key.image).name, message))  # type: ignore[union-attr,index]
-            self._step_done(key)  # type: ignore[arg-type]
-
-    def _on_batch_cancelled(self, key: Hashable) -> None:
-        if self._mine(key):
-            self._batch["cancelled"] = True  # type: ignore[index]
-            self._step_done(key)  # type: ignore[arg-type]
+    def _on_batch_progress(self, done: int, total: int, fraction: float) -> None:
+        self.progress.setValue(round(1000 * fraction))
+        self.progress.setFormat(f"{done} of {total}")
 
     def cancel_batch(self) -> None:
-        b = self._batch
-        if b is None:
-            return
-        batch_id = b["id"]
-        b["cancelled"] = True
-        worker = self.host.figure_worker()
-        # Queued jobs are dropped silently and the running one stops before it writes its file, so
-        # the batch ends now; late signals of this batch are ignored (see _mine).
-        worker.cancel_where(lambda k: isinstance(k, FigureBatchKey) and k.batch == batch_id)
-        self._end_batch()
+        if self._batch is not None:
+            self._batch.cancel()
 
-    def _end_batch(self) -> None:
-        b = self._batch
-        assert b is not None
-        worker = self.host.figure_worker()
-        for sig, slot in (
-            (worker.progress, self._on_batch_progress),
-            (worker.finished, self._on_batch_finished),
-            (worker.failed, self._on_batch_failed),
-            (worker.cancelled, self._on_batch_cancelled),
-        ):
-            sig.disconnect(slot)
+    def _end_batch(self, folder: Path, written: int, total: int, failed: list, cancelled: bool) -> None:
         self._batch = None
         self.progress.hide()
         self.cancel_button.hide()
         self.batch_button.setEnabled(True)
-        written, total, failed = b["written"], b["total"], b["failed"]
-        text = f"{written} of {total} figures written to {b['folder'].name}"
-        if b.get("cancelled"):
+        text = f"{written} of {total} figures written to {folder.name}"
+        if cancelled:
             text += " (cancelled)"
         if failed:
             shown = "; ".join(f"{name}: {msg}" for name, msg in failed[:3])
@@ -651,11 +354,6 @@ class FigureDialog(QDialog):
         self.status.setText(text)
         self.batch_summary = text
         self.batch_finished.emit(written, total, failed)
-
-    @property
-    def batch_running(self) -> bool:
-        return self._batch is not None
-
 
 __all__ = [
     "PRIORITY_FIGURE_BATCH",

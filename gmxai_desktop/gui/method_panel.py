@@ -193,9 +193,6 @@ class MethodSelector(QWidget):
         layout.addWidget(self.editor)
         self._updating = False
 
-    def method_names(self) -> list[str]:
-        return list(self._methods)
-
     def set_checked(self, names: list[str], focus_checked: bool = False) -> None:
         self._updating = True
         try:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
 
 from .display import DIVERGING_CMAPS, SEQUENTIAL_CMAPS
 from .state import SIGN_MODE_LABELS, SIGN_MODES, OverlaySettings
+from .widgets import combo_box
 
 SCALE_TIP = (
     "Per map: every panel uses its own colour range, best for seeing each method's pattern.\n"
@@ -25,13 +26,11 @@ class OverlayControls(QWidget):
         super().__init__(parent)
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        self.sign = QComboBox()
-        self.sign.setObjectName("overlay-sign")
-        for mode in SIGN_MODES:
-            self.sign.addItem(SIGN_MODE_LABELS[mode], mode)
-        self.sign.setToolTip(
-            "Signed: red pixels raised the score of the explained class, blue pixels lowered it.\n"
-            "Positive/negative: only one direction. Absolute: how much a pixel mattered, either way."
+        self.sign = combo_box(
+            ((m, SIGN_MODE_LABELS[m]) for m in SIGN_MODES),
+            name="overlay-sign",
+            tip="Signed: red pixels raised the score of the explained class, blue pixels lowered it.\n"
+            "Positive/negative: only one direction. Absolute: how much a pixel mattered, either way.",
         )
         form.addRow("Show", self.sign)
         self.diverging = QComboBox()
@@ -53,11 +52,9 @@ class OverlayControls(QWidget):
         self.fade = QCheckBox("Fade weak values")
         self.fade.setToolTip("Let the face show through where the map is close to zero")
         form.addRow("", self.fade)
-        self.scale = QComboBox()
-        self.scale.setObjectName("overlay-scale")
-        self.scale.addItem("Per map", False)
-        self.scale.addItem("Shared across panels", True)
-        self.scale.setToolTip(SCALE_TIP)
+        self.scale = combo_box(
+            ((False, "Per map"), (True, "Shared across panels")), name="overlay-scale", tip=SCALE_TIP
+        )
         form.addRow("Colour scale", self.scale)
         self.clip = QDoubleSpinBox()
         self.clip.setRange(50.0, 100.0)

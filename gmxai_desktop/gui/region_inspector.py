@@ -9,7 +9,6 @@ confidence merges into one undo step per field instead of one per keystroke.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -35,7 +34,9 @@ from PySide6.QtWidgets import (
 
 from ..core.annotations import AnnotationDocument, AnnotationError, Region
 from ..core.base.errors import GmxaiError
+from ..core.base.jobs import JobControl
 from .annotation_layer import AnnotationLayer, region_color
+from .worker import PRIORITY_PREFETCH, WorkerCalls
 
 HpoSearch = Callable[[str, int], list]
 """(query, limit) -> list of core.hpo.HpoMatch."""
@@ -86,18 +87,17 @@ def _default_search(query: str, limit: int) -> list:
     return face_index().search(query, limit)
 
 
-def warm_hpo_index() -> threading.Thread:
-    """Build the HPO index in the background (about half a second) so the first keystroke is instant."""
+def warm_hpo_index(calls: WorkerCalls) -> None:
+    """Build the HPO index on the worker, after the maps (about half a second), so the first
+    keystroke in the search box is instant."""
 
-    def build() -> None:
+    def build(_job: JobControl) -> None:
         from ..core.phenotype.hpo import face_index
 
         with contextlib.suppress(GmxaiError):  # the search box reports it when used
             face_index()
 
-    t = threading.Thread(target=build, name="gmxai-hpo-index", daemon=True)
-    t.start()
-    return t
+    calls.submit("hpo-index", build, lambda _result: None, priority=PRIORITY_PREFETCH)
 
 
 def _swatch(color: str, size: int = 12) -> QIcon:

@@ -42,6 +42,13 @@ class Settings:
         self.q.sync()
 
     # ---- generic JSON values ------------------------------------------------------------------
+    def value(self, key: str, default: Any = None) -> Any:
+        """A feature's own setting (use a ``feature/name`` key), as QSettings stores it."""
+        return self.q.value(key, default)
+
+    def set_value(self, key: str, value: Any) -> None:
+        self.q.setValue(key, value)
+
     def _get_json(self, key: str, default: Any) -> Any:
         raw = self.q.value(key)
         if raw is None:

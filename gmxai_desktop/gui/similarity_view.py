@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from .composites_view import syndrome_cache_dir
 from .panels import PanelGrid
+from .widgets import job_widgets
 from .worker import PRIORITY_COMPARE, PRIORITY_EXPLAIN
 
 THUMB = 72
@@ -128,12 +128,9 @@ class SimilarityView(QWidget):
         )
         self.build_btn = QPushButton("Embed gallery")
         self.build_btn.setToolTip("Compute (or load from the cache) the embeddings of the open folder")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.status = QLabel("Open a model with an embedding and an image folder.")
-        self.status.setWordWrap(True)
+        self.cancel_btn, self.progress, self.status = job_widgets(
+            "Open a model with an embedding and an image folder."
+        )
         self.list = QListWidget()
         self.list.setIconSize(QSize(THUMB, THUMB))
         self.list.setSpacing(2)

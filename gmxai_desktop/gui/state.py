@@ -12,30 +12,31 @@ asks for, so a slow job for the previous image can never paint over the current 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SIGN_MODES: tuple[str, ...] = ("signed", "positive", "negative", "absolute")
-SIGN_MODE_LABELS: dict[str, str] = {
-    "signed": "Signed (both directions)",
-    "positive": "Positive only (evidence for the class)",
-    "negative": "Negative only (evidence against)",
-    "absolute": "Absolute (magnitude, either sign)",
-}
-ALIGN_MODES: tuple[str, ...] = ("auto", "detect", "aligned", "none")
-ALIGN_LABELS: dict[str, str] = {
-    "auto": "Automatic",
-    "detect": "Always detect the face",
-    "aligned": "Images are aligned crops",
-    "none": "Off (resize only)",
-}
-ALIGN_TIPS: dict[str, str] = {
-    "auto": "Detect and align faces in photos; small images (up to 128 px) are taken as aligned crops",
-    "detect": "Always run the face detector and align to the model's template, even on small images",
-    "aligned": "Trust that every image already is an aligned face crop; only resize",
-    "none": "Use the whole image, resized to the model's input; no face detection",
-}
+# Sign modes: (mode, label), in menu order.
+SIGN_MODE_LABELS: dict[str, str] = dict((
+    ("signed", "Signed (both directions)"),
+    ("positive", "Positive only (evidence for the class)"),
+    ("negative", "Negative only (evidence against)"),
+    ("absolute", "Absolute (magnitude, either sign)"),
+))
+SIGN_MODES: tuple[str, ...] = tuple(SIGN_MODE_LABELS)
+# Alignment modes: (mode, menu label, tooltip), in menu order.
+_ALIGN_CHOICES: tuple[tuple[str, str, str], ...] = (
+    ("auto", "Automatic",
+     "Detect and align faces in photos; small images (up to 128 px) are taken as aligned crops"),
+    ("detect", "Always detect the face",
+     "Always run the face detector and align to the model's template, even on small images"),
+    ("aligned", "Images are aligned crops",
+     "Trust that every image already is an aligned face crop; only resize"),
+    ("none", "Off (resize only)", "Use the whole image, resized to the model's input; no face detection"),
+)
+ALIGN_MODES: tuple[str, ...] = tuple(mode for mode, _label, _tip in _ALIGN_CHOICES)
+ALIGN_LABELS: dict[str, str] = {mode: label for mode, label, _tip in _ALIGN_CHOICES}
+ALIGN_TIPS: dict[str, str] = {mode: tip for mode, _label, tip in _ALIGN_CHOICES}
 DEFAULT_METHODS: tuple[str, ...] = ("gradcam", "integrated_gradients", "occlusion", "guided_backprop")
 
 ParamItems = tuple[tuple[str, Any], ...]
@@ -108,9 +109,6 @@ class OverlaySettings:
     fade_weak: bool = True
     shared_scale: bool = False
     clip_percentile: float = 99.5
-
-    def with_(self, **changes: Any) -> OverlaySettings:
-        return replace(self, **changes)
 
     @property
     def colormap(self) -> str:

@@ -40,11 +40,11 @@ def install_syndrome_views(window: Any) -> SyndromeViews:
     menu = window.menu("Analysis")
 
     def show_composites() -> None:
-        window.tabs.setCurrentWidget(composites)
+        window.show_tab(composites)
         composites.compute()
 
     def show_similar() -> None:
-        window.tabs.setCurrentWidget(similarity)
+        window.show_tab(similarity)
 
     act = QAction("Compute syndrome &composites", window)
     act.setToolTip("Average faces and syndrome-wise maps of the open labelled folder")

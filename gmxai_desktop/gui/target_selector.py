@@ -7,6 +7,8 @@ import contextlib
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QCompleter, QFormLayout, QSpinBox, QWidget
 
+from .widgets import combo_box
+
 MODES = (
     ("predicted", "Predicted class", "Explain the class the model ranks first for this image."),
     (
@@ -31,12 +33,7 @@ class TargetSelector(QWidget):
         super().__init__(parent)
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        self.mode = QComboBox()
-        self.mode.setObjectName("target-mode")
-        for key, label, tip in MODES:
-            self.mode.addItem(label, key)
-            self.mode.setItemData(self.mode.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.mode.setToolTip("Which class the attribution maps explain")
+        self.mode = combo_box(MODES, name="target-mode", tip="Which class the attribution maps explain")
         form.addRow("Explain", self.mode)
         self.k = QSpinBox()
         self.k.setRange(2, 10)

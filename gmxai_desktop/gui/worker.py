@@ -29,6 +29,7 @@ from ..core.base.jobs import JobControl
 # Lower runs first.
 PRIORITY_MODEL = 0
 PRIORITY_PREPARE = 10
+PRIORITY_VIEW = 15  # short GUI-side jobs (identify a photo, figure preview/export): before the maps
 PRIORITY_EXPLAIN = 20
 PRIORITY_COMPARE = 30
 PRIORITY_PREFETCH = 50
@@ -126,14 +127,6 @@ class ComputeWorker(QObject):
                 self._cond.notify()
         return n
 
-    def cancel_all(self) -> int:
-        return self.cancel_where(lambda _k: True)
-
-    def is_pending(self, key: Hashable) -> bool:
-        with self._cond:
-            running = self._running is not None and self._running.key == key
-            return key in self._queued or (running and not self._running.control.cancelled)
-
     def pending_count(self) -> int:
         with self._cond:
             return len(self._queued) + (1 if self._running is not None else 0)
@@ -191,3 +184,67 @@ class ComputeWorker(QObject):
             finally:
                 with self._cond:
                     self._running = None
+
+
+@dataclass(frozen=True)
+class _CallKey:
+    owner: int
+    name: str
+    seq: int
+
+
+class WorkerCalls(QObject):
+    """One-off jobs on the worker with callbacks, for features that are not the controller.
+
+    ``submit(name, fn, ...)`` runs ``fn(job)`` on the compute thread with the worker's error
+    handling (a ``GmxaiError`` becomes its message, a bug an "internal error" line), progress and
+    cancel; ``done(result)`` or ``failed(message)`` is then called on the GUI thread. With
+    ``latest_only`` an earlier job of the same name is cancelled first, so a preview that is out of
+    date never runs. Each instance sees only its own jobs; destroying it (e.g. with its dialog)
+    drops the callbacks.
+    """
+
+    def __init__(self, worker: ComputeWorker, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._worker = worker
+        self._seq = itertools.count(1)
+        self._calls: dict[_CallKey, tuple[Callable[[Any], None], Callable[[str], None] | None]] = {}
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        worker.cancelled.connect(self._on_cancelled)
+
+    def submit(
+        self,
+        name: str,
+        fn: Callable[[JobControl], Any],
+        done: Callable[[Any], None],
+        failed: Callable[[str], None] | None = None,
+        priority: int = PRIORITY_VIEW,
+        latest_only: bool = False,
+    ) -> None:
+        if latest_only:
+            self.cancel(name)
+        key = _CallKey(id(self), name, next(self._seq))
+        self._calls[key] = (done, failed)
+        self._worker.submit(key, fn, priority, name)
+
+    def cancel(self, name: str) -> None:
+        """Cancel this object's queued or running jobs called ``name``; their callbacks never run."""
+        for key in [k for k in self._calls if k.name == name]:
+            del self._calls[key]
+        me = id(self)
+        self._worker.cancel_where(lambda k: isinstance(k, _CallKey) and k.owner == me and k.name == name)
+
+    def _on_finished(self, key: Hashable, result: Any, _seconds: float) -> None:
+        call = self._calls.pop(key, None) if isinstance(key, _CallKey) else None
+        if call is not None:
+            call[0](result)
+
+    def _on_failed(self, key: Hashable, message: str) -> None:
+        call = self._calls.pop(key, None) if isinstance(key, _CallKey) else None
+        if call is not None and call[1] is not None:
+            call[1](message)
+
+    def _on_cancelled(self, key: Hashable) -> None:
+        if isinstance(key, _CallKey):
+            self._calls.pop(key, None)
