@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.demo.dataset import IMBALANCE_HELP
+from ..core.demo.classes import IMBALANCE_HELP
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..core.demo.train import DEFAULT_PER_CLASS, TrainConfig
+    from ..core.demo.train_config import DEFAULT_PER_CLASS, TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser(

@@ -8,17 +8,11 @@ user error such as a missing checkpoint).
 
 from __future__ import annotations
 
-# cv2 must be imported, and its Qt plugin path removed, before anything creates a QApplication.
-from .qtenv import guard_pyside_refcount_leak, limit_torch_threads, prepare_qt_environment
-
-prepare_qt_environment()
-guard_pyside_refcount_leak()  # PySide6 6.12.0 + Python < 3.12 would otherwise abort within minutes
-
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -92,12 +86,26 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --help answers before anything heavy is imported
     size = _parse_size(args.size)
-    limit_torch_threads()
+    # cv2 must be imported, and its Qt plugin path removed, before anything creates a QApplication.
+    from .qtenv import guard_pyside_refcount_leak, limit_torch_threads, prepare_qt_environment
 
+    prepare_qt_environment()
+    guard_pyside_refcount_leak()  # PySide6 6.12.0 + Python < 3.12 would otherwise abort within minutes
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
+
+    from .startup import StartupWindow, install_startup_trace, preload
+
+    loading = preload()  # torch and the models load while Qt starts and the first window shows
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "gmxai-desktop"])
+    app.setApplicationName("gmxai-desktop")
+    app.setOrganizationName("gmxai")
+    splash = StartupWindow()
+    splash.show()
+    splash.wait(loading)
+    limit_torch_threads()
 
     from ..core.attribution.methods import list_methods
     from ..core.base.errors import GmxaiError
@@ -115,14 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"available: {', '.join(known)}",
                 file=sys.stderr,
             )
+            splash.finish()
             return EXIT_USER_ERROR
     elif args.demo:
         wanted = [m for m in DEFAULT_METHODS if m in known]
 
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "gmxai-desktop"])
-    app.setApplicationName("gmxai-desktop")
-    app.setOrganizationName("gmxai")
     window = create_window()
+    install_startup_trace(window)
     controller = window.controller
     if size:
         window.resize(*size)
@@ -181,9 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GmxaiError as exc:
         print(f"gmxai-desktop: error: {exc}", file=sys.stderr)
         window.close()
+        splash.finish()
         return EXIT_USER_ERROR
 
     window.show()
+    splash.finish()
     rc = app.exec()
     if window.isVisible():
         window.close()

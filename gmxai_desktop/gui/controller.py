@@ -20,14 +20,13 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from ..core.base.errors import GmxaiError
 from ..core.base.jobs import JobControl
-from ..core.models.base import ModelAdapter
 from .cache import ByteLRU
 from .state import ImageStatus, JobKey, OverlaySettings, PanelSpec, PrepareKey, ViewState, target_count
 from .worker import (
@@ -38,6 +37,9 @@ from .worker import (
     PRIORITY_PREPARE,
     ComputeWorker,
 )
+
+if TYPE_CHECKING:  # the model stack imports torch; the window must open before that loads
+    from ..core.models.base import ModelAdapter
 
 PRIMARY = "primary"
 COMPARE = "compare"
