@@ -65,11 +65,13 @@ def create_window() -> MainWindow:
     points (annotation tools, region metrics and figure export; composites and similar patients)."""
     from .annotations_integration import install_annotations
     from .main_window import MainWindow
+    from .small_screen import install_small_screen_support
     from .syndrome_integration import install_syndrome_views
 
     window = MainWindow()
     install_annotations(window)
     install_syndrome_views(window)
+    install_small_screen_support(window)  # last: it manages the docks the others added
     return window
 
 
