@@ -64,6 +64,7 @@ def create_window() -> MainWindow:
     """The application window: the core MainWindow plus the features that plug into its extension
     points (annotation tools, region metrics and figure export; composites and similar patients)."""
     from .annotations_integration import install_annotations
+    from .folder_report import install_folder_report
     from .main_window import MainWindow
     from .small_screen import install_small_screen_support
     from .syndrome_integration import install_syndrome_views
@@ -71,6 +72,7 @@ def create_window() -> MainWindow:
     window = MainWindow()
     install_annotations(window)
     install_syndrome_views(window)
+    install_folder_report(window)
     install_small_screen_support(window)  # last: it manages the docks the others added
     return window
 
