@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 def create_window() -> MainWindow:
     """The application window: the core MainWindow plus the features that plug into its extension
     points (annotation tools, region metrics and figure export; composites and similar patients)."""
+    from .about import install_about_and_privacy
     from .annotations_integration import install_annotations
     from .folder_report import install_folder_report
     from .main_window import MainWindow
@@ -73,6 +74,7 @@ def create_window() -> MainWindow:
     install_annotations(window)
     install_syndrome_views(window)
     install_folder_report(window)
+    install_about_and_privacy(window)
     install_small_screen_support(window)  # last: it manages the docks the others added
     return window
 
@@ -100,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from .crash import install_crash_handler
     from .startup import StartupWindow, install_startup_trace, preload
 
     loading = preload()  # torch and the models load while Qt starts and the first window shows
@@ -195,9 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         splash.finish()
         return EXIT_USER_ERROR
 
+    crash_handler = install_crash_handler(window)  # uncaught errors: a dialog and a log; the app goes on
     window.show()
     splash.finish()
     rc = app.exec()
+    crash_handler.uninstall()
     if window.isVisible():
         window.close()
     return exit_code["value"] or rc
