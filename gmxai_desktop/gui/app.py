@@ -103,12 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from .crash import install_crash_handler
-    from .startup import StartupWindow, install_startup_trace, preload
+    from .startup import StartupWindow, install_app_identity, install_startup_trace, preload
 
     loading = preload()  # torch and the models load while Qt starts and the first window shows
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "gmxai-desktop"])
     app.setApplicationName("gmxai-desktop")
     app.setOrganizationName("gmxai")
+    install_app_identity(app)
     splash = StartupWindow()
     splash.show()
     splash.wait(loading)

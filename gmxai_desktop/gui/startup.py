@@ -18,6 +18,7 @@ import importlib
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer
@@ -31,6 +32,22 @@ PRELOAD_MODULES = (
 )
 
 
+APP_ID = "io.github.gmxai.GmxaiDesktop"
+"""Desktop-entry id (packaging/linux): lets Wayland docks match the window to its menu entry."""
+
+
+def app_icon_path() -> Path | None:
+    """The SVG icon: ``resources/icons`` in a packaged app, ``packaging/icons`` in a checkout."""
+    from ..core.base.resources import resources_dir
+
+    res = resources_dir()
+    for candidate in (res / "icons" / "gmxai-desktop.svg",
+                      res.parent / "packaging" / "icons" / "gmxai-desktop.svg"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def trace(event: str) -> None:
     """Record a start-up milestone for the benchmark (no-op unless GMXAI_STARTUP_TRACE is set)."""
     target = os.environ.get("GMXAI_STARTUP_TRACE")
@@ -38,6 +55,16 @@ def trace(event: str) -> None:
         return
     with open(target, "a", encoding="utf-8") as fh:
         fh.write(f"{event} {time.time():.6f}\n")
+
+
+def install_app_identity(app: Any) -> None:
+    """Window icon and desktop-entry name, so docks and task bars show the app's own icon."""
+    from PySide6.QtGui import QIcon
+
+    app.setDesktopFileName(APP_ID)
+    icon = app_icon_path()
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
 
 
 class Preloader(threading.Thread):
