@@ -105,9 +105,17 @@ class StartupWindow(QWidget):
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         bar = QProgressBar()
         bar.setRange(0, 0)  # busy indicator: imports report no progress
-        bar.setMaximumWidth(320)
+        bar.setFixedWidth(300)
         lay = QVBoxLayout(self)
         lay.addStretch(1)
+        icon_path = app_icon_path()
+        if icon_path is not None:
+            from PySide6.QtGui import QIcon
+
+            logo = QLabel()
+            logo.setPixmap(QIcon(str(icon_path)).pixmap(64, 64))
+            logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            lay.addWidget(logo)
         lay.addWidget(title)
         lay.addWidget(self.message)
         lay.addWidget(bar, 0, Qt.AlignmentFlag.AlignHCenter)
