@@ -109,3 +109,23 @@ def test_demo_screenshot_fits_1366x768(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     w, h = Image.open(out).size
     assert w <= 1366 and h <= 768, f"the window is {w}x{h}: it does not fit a 1366x768 screen"
+
+
+def test_status_colours_keep_contrast_on_light_and_dark_palettes(qapp) -> None:
+    """WCAG contrast of the status text against the window colour, computed from the definition."""
+    from PySide6.QtGui import QColor, QPalette
+
+    from gmxai_desktop.gui.theme import status_color
+
+    def luminance(c: QColor) -> float:
+        def lin(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * lin(c.redF()) + 0.7152 * lin(c.greenF()) + 0.0722 * lin(c.blueF())
+
+    for window in ("#efefef", "#2d2d30"):
+        pal = QPalette()
+        pal.setColor(QPalette.ColorRole.Window, QColor(window))
+        for name in ("ok", "warn", "error"):
+            a, b = sorted((luminance(QColor(status_color(name, pal))), luminance(QColor(window))))
+            assert (b + 0.05) / (a + 0.05) >= 3.0, (name, window)  # WCAG AA for UI text

@@ -58,6 +58,7 @@ from .panels import FACE_PANEL, PanelGrid
 from .settings import Settings
 from .state import ALIGN_LABELS, ALIGN_MODES, ALIGN_TIPS, PanelSpec
 from .target_selector import TargetSelector
+from .theme import status_color
 
 PANEL_STATE_PENDING, PANEL_STATE_DONE, PANEL_STATE_FAILED = "pending", "done", "failed"
 
@@ -637,7 +638,7 @@ class MainWindow(QMainWindow):
         if label:
             rows.append(f"<i>label: {html.escape(label)}</i>")
         self.prediction_label.setText("<br>".join(rows) or "—")
-        color = "#2e7d32" if entry.aligned else "#e65100"
+        color = status_color("ok" if entry.aligned else "warn", self.palette())
         self.alignment_label.setText(
             f"<span style='color:{color}'>{html.escape(entry.alignment_message)}</span>"
         )
@@ -661,7 +662,8 @@ class MainWindow(QMainWindow):
         self.grid.face_panel.set_title(f"<b>{html.escape(path.name)}</b><br>cannot be used", message)
         self.grid.face_panel.set_message("")
         self.prediction_label.setText("—")
-        self.alignment_label.setText(f"<span style='color:#c62828'>{html.escape(message)}</span>")
+        color = status_color("error", self.palette())
+        self.alignment_label.setText(f"<span style='color:{color}'>{html.escape(message)}</span>")
         self.timing_label.setText(message)
 
     def _on_panels_changed(self, specs: list[PanelSpec]) -> None:
