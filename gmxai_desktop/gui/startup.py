@@ -37,12 +37,15 @@ APP_ID = "io.github.gmxai.GmxaiDesktop"
 
 
 def app_icon_path() -> Path | None:
-    """The SVG icon: ``resources/icons`` in a packaged app, ``packaging/icons`` in a checkout."""
+    """The icon: ``resources/icons`` in a packaged app, ``packaging/icons`` in a checkout.
+
+    The 256 px PNG, not the SVG: reading SVG needs Qt's svg plugins, which a frozen build may lack.
+    """
     from ..core.base.resources import resources_dir
 
     res = resources_dir()
-    for candidate in (res / "icons" / "gmxai-desktop.svg",
-                      res.parent / "packaging" / "icons" / "gmxai-desktop.svg"):
+    for candidate in (res / "icons" / "gmxai-desktop-256.png",
+                      res.parent / "packaging" / "icons" / "gmxai-desktop-256.png"):
         if candidate.is_file():
             return candidate
     return None
