@@ -27,6 +27,15 @@ python -m pip install -q --upgrade pip wheel
 python -m pip install -q ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} "$TORCH_SPEC"
 python -c 'import torch; print(torch.__version__)' | sed 's/^/torch==/' > "$VENV/torch-constraint.txt"
 python -m pip install -q ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} -c "$VENV/torch-constraint.txt" ".[packaging]"
+# A CPU torch needs the CPU torchvision of the same release: PyPI's Linux torchvision is built
+# against CUDA torch, and with CPU torch `import torchvision` fails ("operator torchvision::nms
+# does not exist"), which would only show when the frozen app starts.
+if ! python -c 'import torchvision.ops' 2>/dev/null; then
+  echo "build.sh: error: torchvision does not load with $(cat "$VENV/torch-constraint.txt")" >&2
+  echo "  (a CUDA torchvision with a CPU torch?). Install the matching build, e.g. from TORCH_INDEX," >&2
+  echo "  or use the same torch as your working environment: TORCH_SPEC=\"torch==<its version>\"" >&2
+  exit 1
+fi
 python packaging/make_icons.py >/dev/null
 pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller packaging/gmxai-desktop.spec
 
