@@ -10,7 +10,7 @@ OUT=${OUT:-build/smoke}
 mkdir -p "$OUT"
 export GMXAI_CONFIG_DIR=$PWD/$OUT/config  # never touch the user's settings
 unset QT_QPA_PLATFORM
-face=$(find "$DIST" -path '*resources/demo/images/*' -name '*.png' | sort | head -n 1)
+face=$(find "$DIST" -path '*resources/demo/images/*' -name '*.png' | sort | awk 'NR == 1')  # awk reads all: no SIGPIPE
 [ -n "$face" ] || { echo "smoke: no demo face inside $DIST" >&2; exit 1; }
 
 echo "== gmxai --help"
