@@ -10,7 +10,7 @@ thumbnail (predicted class and score, alignment state, errors) fills in for what
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -258,64 +258,23 @@ class ThumbnailDelegate(QStyledItemDelegate):
         fm = QFontMetrics(option.font)
         return QSize(THUMB + 36, THUMB + 2 * fm.height() + 14)
 
-    CACHE_ITEMS = 256  # ~20 MB at scale 1: a few screens of thumbnails
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._cache: OrderedDict[tuple, QPixmap] = OrderedDict()
-
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
-        """Draw the item from a cached pixmap of it, rendered once per look.
-
-        While maps compute, the worker thread runs Python (captum's loops) and every Qt call here
-        releases and re-takes the GIL, waiting up to a switch interval each time; drawing an item
-        from scratch is ~30 such calls, so repainting the list while N/P is held cost tens of ms
-        per frame (benchmarks/bench_ui.py --flip). A cache hit is a handful of calls.
-        """
-        rect: QRect = option.rect
-        status: ImageStatus | None = index.data(STATUS_ROLE)
-        pix = index.data(Qt.ItemDataRole.DecorationRole)
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        ratio = painter.device().devicePixelRatioF() if painter.device() is not None else 1.0
-        key = (
-            index.data(Qt.ItemDataRole.DisplayRole), index.data(LABEL_ROLE),
-            None if status is None else (status.predicted, status.score, status.aligned, status.error),
-            pix.cacheKey() if isinstance(pix, QPixmap) else None, selected, rect.width(), rect.height(),
-            option.font.key(), option.palette.cacheKey(), ratio,
-        )
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = QPixmap(round(rect.width() * ratio), round(rect.height() * ratio))
-            cached.setDevicePixelRatio(ratio)
-            cached.fill(Qt.GlobalColor.transparent)
-            local = QStyleOptionViewItem(option)
-            local.rect = QRect(0, 0, rect.width(), rect.height())
-            item_painter = QPainter(cached)
-            self._paint_item(item_painter, local, index, status, pix)
-            item_painter.end()
-            self._cache[key] = cached
-            while len(self._cache) > self.CACHE_ITEMS:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        painter.drawPixmap(rect.topLeft(), cached)
-
-    def _paint_item(self, painter: QPainter, option: QStyleOptionViewItem,
-                    index: QModelIndex | QPersistentModelIndex, status: ImageStatus | None, pix: Any) -> None:
         painter.save()
         rect: QRect = option.rect
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         pal: QPalette = option.palette
         if selected:
             painter.fillRect(rect.adjusted(1, 1, -1, -1), pal.highlight())
+        pix = index.data(Qt.ItemDataRole.DecorationRole)
         tx = rect.x() + (rect.width() - THUMB) // 2
         ty = rect.y() + 4
         if isinstance(pix, QPixmap):
             px = tx + (THUMB - pix.width()) // 2
             py = ty + (THUMB - pix.height()) // 2
             painter.drawPixmap(px, py, pix)
+        status: ImageStatus | None = index.data(STATUS_ROLE)
         label = index.data(LABEL_ROLE) or ""
         color = COLOR_UNKNOWN
         if status is not None and status.known:
