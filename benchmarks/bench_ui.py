@@ -6,8 +6,12 @@ thumbnails and the crosshair moves over the panels. A responsive UI keeps every 
 
     python benchmarks/bench_ui.py                      # demo model if bundled, else a GM v1 of equal cost
     python benchmarks/bench_ui.py --images 12 --methods integrated_gradients,occlusion --threads 1
+    python benchmarks/bench_ui.py --flip 300           # hold N / P: 300 rapid switches while maps compute
 
 Prints max / p99 / median tick gap, per-image compute time and the torch thread count.
+``--flip N`` is the "hold N or P to flip through a folder" scenario instead: N switches, one per
+key auto-repeat interval (``--flip-ms``, 33 ms like a typical 30 Hz repeat), forward then back
+through a folder of ``--images`` faces, while the controller starts, cancels and restarts maps.
 Runs offscreen by default (set QT_QPA_PLATFORM=xcb under Xvfb to include real painting).
 """
 
@@ -20,10 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from gmxai_desktop.gui.qtenv import guard_pyside_refcount_leak, prepare_qt_environment
+from gmxai_desktop.gui.qtenv import prepare_qt_environment
 
 prepare_qt_environment()
-guard_pyside_refcount_leak()
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
@@ -65,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-s", type=int, default=5, help="idle seconds measured before the work")
     p.add_argument("--no-hover", action="store_true", help="do not move the crosshair on every tick")
     p.add_argument("--trace", action="store_true", help="name the GUI events closest to each gap over 30 ms")
+    p.add_argument("--flip", type=int, default=0, metavar="N",
+                   help="hold-N/P scenario: N rapid image switches (e.g. 300) instead of explaining images")
+    p.add_argument("--flip-ms", type=float, default=33.0, help="interval between switches (key repeat)")
     args = p.parse_args(argv)
 
     from PySide6.QtCore import QPointF, QTimer
@@ -135,13 +141,40 @@ def main(argv: list[str] | None = None) -> int:
         done["t"] = time.perf_counter()
         QTimer.singleShot(0, lambda: win.browser.step(1))
 
-    win.all_results_shown.connect(on_shown)
+    if not args.flip:
+        win.all_results_shown.connect(on_shown)
     timer = QTimer()
     timer.setInterval(args.tick_ms)
     timer.timeout.connect(tick)
     timer.start()
 
     baseline: list[float] = []
+
+    flips = {"n": 0, "dir": 1, "t0": 0.0, "t1": 0.0}
+    flip_timer = QTimer()
+    flip_timer.setInterval(max(1, round(args.flip_ms)))
+
+    def flip() -> None:
+        """One key repeat of N (or P on the way back): what holding the key does."""
+        rows = win.browser.proxy.rowCount()
+        cur = win.browser.view.currentIndex().row()
+        if (flips["dir"] > 0 and cur >= rows - 1) or (flips["dir"] < 0 and cur <= 0):
+            flips["dir"] = -flips["dir"]
+        win.browser.step(flips["dir"])
+        flips["n"] += 1
+        if flips["n"] >= args.flip:
+            flip_timer.stop()
+            flips["t1"] = time.perf_counter()
+            QTimer.singleShot(1000, app.quit)  # and one second of settling after the key is let go
+
+    flip_timer.timeout.connect(flip)
+
+    def start_flipping(paths: list, _labels: dict) -> None:
+        if args.flip and paths and not flip_timer.isActive() and not flips["n"]:
+            flips["t0"] = time.perf_counter()
+            flip_timer.start()
+
+    win.controller.folder_loaded.connect(start_flipping)
 
     def start() -> None:
         baseline.extend(gaps)  # ticks while idle: the machine's own scheduling noise
@@ -168,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     device = win.device_label.text()
     print(f"bench_ui: {done['n']} images, methods {', '.join(methods)}, {device}, torch threads {threads}, "
           f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms")
+    if args.flip:
+        took = flips["t1"] - flips["t0"]
+        print(f"  hold N/P: {flips['n']} switches over {args.images} images in {took:.1f} s "
+              f"({flips['n'] / max(took, 1e-9):.0f} per s; key repeat {1000 / args.flip_ms:.0f} per s)")
     if per_image:
         print(f"  compute per image: median {np.median(per_image):.2f} s, max {max(per_image):.2f} s")
     print(f"  GUI tick gaps ({args.tick_ms} ms timer, {len(gaps)} ticks): max {g.max():.1f} ms, "
@@ -180,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    gap {gap:6.1f} ms; GUI events in it: {', '.join(dict.fromkeys(near)) or 'none'}")
     over = int((g > 50).sum())
     print(f"  gaps over 50 ms: {over} -> {'OK' if g.max() <= 50 else 'STALLS'} (target: none over 50 ms)")
+    if args.flip:
+        return 0 if flips["n"] >= args.flip else 1
     return 0 if done["n"] >= args.images else 1
 
 

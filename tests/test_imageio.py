@@ -338,7 +338,8 @@ def test_iter_image_paths(tmp_path):
 
 
 def test_supported_suffixes():
-    assert frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}) == SUPPORTED_SUFFIXES
+    expected = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
+    assert frozenset(expected) == SUPPORTED_SUFFIXES
 
 
 def test_to_model_input_matches_torchvision_pipeline():

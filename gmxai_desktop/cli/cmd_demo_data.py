@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.demo.dataset import IMBALANCE_HELP
+from ..core.demo.classes import IMBALANCE_HELP
 from .common import add_subcommand
 
 HELP = "generate synthetic phenotype faces (labels and ground-truth masks)"

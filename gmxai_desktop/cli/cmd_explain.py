@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .common import add_subcommand, image_paths_from_args, load_model_from_args, methods_and_params
 from .runner import RunSummary, run_images
 
@@ -32,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def versions() -> dict[str, str]:
     import captum
+    import numpy as np
     import torch
 
     from .. import __version__
@@ -46,6 +45,8 @@ def versions() -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ..core.attribution.engine import explain
     from ..core.attribution.methods import get_method
     from ..core.base.atomic import atomic_save_npy, atomic_write_text

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .common import add_subcommand, load_model_from_args
 
 HELP = "rank gallery faces by similarity to a query face (GestaltMatcher matching)"
@@ -105,6 +103,8 @@ def write_pair_maps(
     adapter: Any, q_prep: Any, matches: list[Any], out_dir: Path, args: argparse.Namespace, gallery_dir: Path
 ) -> None:
     """Pair maps (npy at both resolutions + overlay PNGs) for the query and every match."""
+    import numpy as np
+
     from ..core.analysis.similarity import similarity_maps
     from ..core.base.atomic import atomic_save_npy, atomic_write_text
     from ..core.inputs.pipeline import prepare_file

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.demo.dataset import IMBALANCE_HELP
+from ..core.demo.classes import IMBALANCE_HELP
 from .common import add_subcommand
 
 HELP = "train a demo model (GestaltMatcher v1 architecture) on synthetic faces"
@@ -20,7 +20,7 @@ imbalanced --out resources/models/demo-imbalanced.pt'.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..core.demo.train import DEFAULT_PER_CLASS, TrainConfig
+    from ..core.demo.train_config import DEFAULT_PER_CLASS, TrainConfig
 
     d = TrainConfig()
     p = add_subcommand(sub, "train-demo", run, HELP, DESCRIPTION)

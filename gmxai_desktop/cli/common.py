@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.base.errors import ParameterError
-from ..core.models.base import ModelAdapter
+
+if TYPE_CHECKING:  # the model stack imports torch: only load it when a command runs
+    from ..core.models.base import ModelAdapter
 
 
 def add_subcommand(

@@ -8,16 +8,11 @@ user error such as a missing checkpoint).
 
 from __future__ import annotations
 
-# cv2 must be imported, and its Qt plugin path removed, before anything creates a QApplication.
-from .qtenv import limit_torch_threads, prepare_qt_environment
-
-prepare_qt_environment()
-
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -68,11 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
 def create_window() -> MainWindow:
     """The application window: the core MainWindow plus the features that plug into its extension
     points (annotation tools, region metrics and figure export; composites and similar patients;
-    eye-tracking fixations)."""
+    eye-tracking fixations; HPO phenotype views; folder report, about and privacy; small screens)."""
+    from .about import install_about_and_privacy
     from .annotations_integration import install_annotations
+    from .folder_report import install_folder_report
     from .gaze_integration import install_gaze
     from .main_window import MainWindow
     from .phenotype_integration import install_phenotype
+    from .small_screen import install_small_screen_support
     from .syndrome_integration import install_syndrome_views
 
     window = MainWindow()
@@ -80,6 +78,9 @@ def create_window() -> MainWindow:
     install_syndrome_views(window)
     install_phenotype(window)
     install_gaze(window)
+    install_folder_report(window)
+    install_about_and_privacy(window)
+    install_small_screen_support(window)  # last: it manages the docks the others added
     return window
 
 
@@ -96,12 +97,27 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --help answers before anything heavy is imported
     size = _parse_size(args.size)
-    limit_torch_threads()
+    # cv2 must be imported, and its Qt plugin path removed, before anything creates a QApplication.
+    from .qtenv import limit_torch_threads, prepare_qt_environment
 
+    prepare_qt_environment()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
+
+    from .crash import install_crash_handler
+    from .startup import StartupWindow, install_app_identity, install_startup_trace, preload
+
+    loading = preload()  # torch and the models load while Qt starts and the first window shows
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "gmxai-desktop"])
+    app.setApplicationName("gmxai-desktop")
+    app.setOrganizationName("gmxai")
+    install_app_identity(app)
+    splash = StartupWindow()
+    splash.show()
+    splash.wait(loading)
+    limit_torch_threads()
 
     from ..core.attribution.methods import list_methods
     from ..core.base.errors import GmxaiError
@@ -119,14 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"available: {', '.join(known)}",
                 file=sys.stderr,
             )
+            splash.finish()
             return EXIT_USER_ERROR
     elif args.demo:
         wanted = [m for m in DEFAULT_METHODS if m in known]
 
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "gmxai-desktop"])
-    app.setApplicationName("gmxai-desktop")
-    app.setOrganizationName("gmxai")
     window = create_window()
+    install_startup_trace(window)
     controller = window.controller
     if size:
         window.resize(*size)
@@ -185,10 +200,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GmxaiError as exc:
         print(f"gmxai-desktop: error: {exc}", file=sys.stderr)
         window.close()
+        splash.finish()
         return EXIT_USER_ERROR
 
+    crash_handler = install_crash_handler(window)  # uncaught errors: a dialog and a log; the app goes on
     window.show()
+    splash.finish()
     rc = app.exec()
+    crash_handler.uninstall()
     if window.isVisible():
         window.close()
     return exit_code["value"] or rc

@@ -31,9 +31,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QListWidget,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -348,6 +350,24 @@ class ImageBrowser(QWidget):
         self.view.setModel(self.proxy)
         self.view.setToolTip("")
         layout.addWidget(self.view, 1)
+        # Files the folder listing left out (unsupported types), with the reason: collapsed to one
+        # line until the user asks, and absent when there are none.
+        self.skipped: list[tuple[Path, str]] = []
+        self.skipped_button = QToolButton()
+        self.skipped_button.setObjectName("browser-skipped-toggle")
+        self.skipped_button.setCheckable(True)
+        self.skipped_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.skipped_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.skipped_button.setAutoRaise(True)
+        self.skipped_button.setToolTip("Files in this folder that are not opened, and why")
+        self.skipped_button.toggled.connect(self._show_skipped_list)
+        self.skipped_list = QListWidget()
+        self.skipped_list.setObjectName("browser-skipped")
+        self.skipped_list.setMaximumHeight(110)
+        self.skipped_list.setWordWrap(True)
+        layout.addWidget(self.skipped_button)
+        layout.addWidget(self.skipped_list)
+        self.set_skipped([])
         self.filter.textChanged.connect(self._on_filter)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.model.status_wanted.connect(self.status_wanted)
@@ -361,6 +381,25 @@ class ImageBrowser(QWidget):
 
     def set_status(self, path: Path, status: ImageStatus) -> None:
         self.model.set_status(path, status)
+
+    def set_skipped(self, skipped: list[tuple[Path, str]]) -> None:
+        """Show the files the folder listing left out, each with its reason (base names only)."""
+        self.skipped = list(skipped)
+        self.skipped_list.clear()
+        for path, reason in self.skipped:
+            self.skipped_list.addItem(f"{path.name}: {reason}")
+            self.skipped_list.item(self.skipped_list.count() - 1).setToolTip(reason)
+        n = len(self.skipped)
+        self.skipped_button.setText(f"{n} file{'s' if n != 1 else ''} skipped")
+        self.skipped_button.setVisible(n > 0)
+        if n == 0:
+            self.skipped_button.setChecked(False)
+        self._show_skipped_list(self.skipped_button.isChecked())
+        self._update_count()
+
+    def _show_skipped_list(self, shown: bool) -> None:
+        self.skipped_list.setVisible(shown and bool(self.skipped))
+        self.skipped_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     def clear_statuses(self) -> None:
         self.model.clear_statuses()
@@ -419,12 +458,13 @@ class ImageBrowser(QWidget):
 
     def _update_count(self) -> None:
         total, shown = self.model.rowCount(), self.proxy.rowCount()
+        skipped = f" · {len(self.skipped)} skipped" if getattr(self, "skipped", None) else ""
         if total == 0:
-            self.count_label.setText("No images")
+            self.count_label.setText("No images" + skipped)
         elif shown == total:
-            self.count_label.setText(f"{total} images")
+            self.count_label.setText(f"{total} images{skipped}")
         else:
-            self.count_label.setText(f"{shown} of {total} images match")
+            self.count_label.setText(f"{shown} of {total} images match{skipped}")
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():

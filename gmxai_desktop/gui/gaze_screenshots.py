@@ -9,10 +9,9 @@ and ``gaze_folder.png`` (the folder table). Settings go to a temporary folder.
 
 from __future__ import annotations
 
-from .qtenv import guard_pyside_refcount_leak, limit_torch_threads, prepare_qt_environment
+from .qtenv import limit_torch_threads, prepare_qt_environment
 
 prepare_qt_environment()
-guard_pyside_refcount_leak()
 
 import argparse  # noqa: E402
 import os  # noqa: E402

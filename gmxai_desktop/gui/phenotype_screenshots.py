@@ -10,10 +10,9 @@ temporary folder, never to the user's configuration.
 
 from __future__ import annotations
 
-from .qtenv import guard_pyside_refcount_leak, limit_torch_threads, prepare_qt_environment
+from .qtenv import limit_torch_threads, prepare_qt_environment
 
 prepare_qt_environment()
-guard_pyside_refcount_leak()
 
 import argparse  # noqa: E402
 import os  # noqa: E402

@@ -17,6 +17,7 @@ from .controller import COMPARE, PRIMARY, PreparedEntry
 from .difference_view import CMP_PREFIX
 from .display import render_overlay
 from .state import PanelSpec
+from .theme import status_color
 
 PANEL_STATE_PENDING, PANEL_STATE_DONE, PANEL_STATE_FAILED = "pending", "done", "failed"
 
@@ -123,7 +124,7 @@ class WindowResults:
         if label:
             rows.append(f"<i>label: {html.escape(label)}</i>")
         self.prediction_label.setText("<br>".join(rows) or "—")
-        color = "#2e7d32" if entry.aligned else "#e65100"
+        color = status_color("ok" if entry.aligned else "warn", self.palette())
         self.alignment_label.setText(
             f"<span style='color:{color}'>{html.escape(entry.alignment_message)}</span>"
         )
@@ -147,7 +148,8 @@ class WindowResults:
         self.grid.face_panel.set_title(f"<b>{html.escape(path.name)}</b><br>cannot be used", message)
         self.grid.face_panel.set_message("")
         self.prediction_label.setText("—")
-        self.alignment_label.setText(f"<span style='color:#c62828'>{html.escape(message)}</span>")
+        color = status_color("error", self.palette())
+        self.alignment_label.setText(f"<span style='color:{color}'>{html.escape(message)}</span>")
         self.timing_label.setText(message)
 
     def _on_panels_changed(self, specs: list[PanelSpec]) -> None:

@@ -34,14 +34,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from ..base.errors import GmxaiError, ParameterError
 from ..base.jobs import JobControl
-from ..models.base import ModelAdapter
 from .embeddings import (
     EventStatus,
     ImageCallback,
@@ -52,6 +50,11 @@ from .embeddings import (
     map_key,
     prepare_record,
 )
+
+if TYPE_CHECKING:  # torch loads with the model, not with the GUI's composites tab
+    import torch
+
+    from ..models.base import ModelAdapter
 
 ALL = "__all__"
 """Key of the generic face, count and maps (all included images, every syndrome)."""

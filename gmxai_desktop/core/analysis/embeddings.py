@@ -27,16 +27,19 @@ import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from ..base.atomic import atomic_open
 from ..base.errors import FaceNotFoundError, GmxaiError, ImageLoadError, ParameterError
 from ..base.hashing import file_sha256
 from ..base.jobs import JobControl
-from ..models.base import ModelAdapter
+
+if TYPE_CHECKING:  # torch loads with the model, not with the GUI
+    import torch
+
+    from ..models.base import ModelAdapter
 
 CACHE_FORMAT = 1
 """Bump when the meaning of a cached array changes, so old caches are ignored, never misread."""
@@ -155,6 +158,8 @@ def prepare_record(
     User-caused problems (unreadable file, no usable face) come back as a ``skip`` entry so they
     are cached too: the detector is not rerun for them on every resume.
     """
+    import torch
+
     from ..inputs.pipeline import prepare_file
 
     try:
@@ -170,6 +175,8 @@ def prepare_record(
 
 def forward_record(adapter: ModelAdapter, x: torch.Tensor) -> dict[str, np.ndarray]:
     """Logits and (where the model has one) the embedding for a batch, one forward pass."""
+    import torch
+
     logits, emb = adapter.predict(x)
     out = {"logits": logits.detach().float().cpu().numpy()}
     if emb is not None:
@@ -220,6 +227,8 @@ def embed_gallery(
     ``images`` is a list of paths or a mapping path -> label (e.g. from ``labels.read_labels``).
     Unusable images are listed in ``Gallery.skipped`` with the reason; the run carries on.
     """
+    import torch
+
     require_embedding(adapter)
     job = job or JobControl()
     labels: dict[Path, str | None] = (

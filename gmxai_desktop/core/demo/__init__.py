@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..base.resources import DEMO_NAMES, demo_model_paths, resources_dir
-from ..models.base import ModelAdapter
 from .classes import CLASS_BY_NAME, CLASS_NAMES, DEMO_CLASSES, UNAFFECTED, DemoClass
+
+if TYPE_CHECKING:  # torch: loaded only when a demo model is
+    from ..models.base import ModelAdapter
 
 DEMO_IMAGES_SEED = 20240601
 """Seed of the bundled held-out faces in resources/demo (training uses 0, evaluation 1)."""

@@ -60,3 +60,26 @@ DEMO_CLASSES: tuple[DemoClass, ...] = (
 
 CLASS_NAMES: tuple[str, ...] = tuple(c.name for c in DEMO_CLASSES)
 CLASS_BY_NAME: dict[str, DemoClass] = {c.name: c for c in DEMO_CLASSES}
+
+
+# The imbalance spec lives here, not in .dataset, so `gmxai --help` can show it without cv2.
+ZIPF_EXPONENT = 1.8
+ZIPF_MIN = 10
+ZIPF_ORDER: tuple[str, ...] = (
+    "unaffected",
+    "hypertelorism",
+    "macrostomia",
+    "micrognathia",
+    "bulbous-nose",
+    "upslanted-palpebral-fissures",
+    "long-smooth-philtrum",
+)
+"""Rank order for ``--imbalance zipf``: the first class is the most frequent. Like GMDB, a few
+syndromes have hundreds of photos and most have a handful."""
+
+IMBALANCE_HELP = (
+    "class sizes: 'none' (every class gets --per-class faces, the default); 'zipf' or 'zipf:S' "
+    f"(GMDB-like long tail: the k-th class in the order {', '.join(ZIPF_ORDER)} gets "
+    f"--per-class / k^S faces, at least {ZIPF_MIN}; S defaults to {ZIPF_EXPONENT}); or explicit "
+    "counts 'hypertelorism=10,micrognathia=200,...' (classes not named get --per-class)"
+)

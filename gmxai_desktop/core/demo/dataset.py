@@ -27,32 +27,11 @@ import numpy as np
 from ..base.atomic import atomic_write_bytes, atomic_write_text
 from ..base.errors import ParameterError
 from ..base.jobs import JobControl
-from .classes import CLASS_NAMES, DEMO_CLASSES
+from .classes import CLASS_NAMES, DEMO_CLASSES, ZIPF_EXPONENT, ZIPF_MIN, ZIPF_ORDER
+from .classes import IMBALANCE_HELP as IMBALANCE_HELP  # re-exported; defined where --help can read it
 from .faces import DemoFace, make_face
 
 MAX_FACES = 200_000
-ZIPF_EXPONENT = 1.8
-ZIPF_MIN = 10
-ZIPF_ORDER: tuple[str, ...] = (
-    "unaffected",
-    "hypertelorism",
-    "macrostomia",
-    "micrognathia",
-    "bulbous-nose",
-    "upslanted-palpebral-fissures",
-    "long-smooth-philtrum",
-)
-"""Rank order for ``--imbalance zipf``: the first class is the most frequent. Like GMDB, a few
-syndromes have hundreds of photos and most have a handful."""
-
-IMBALANCE_HELP = (
-    "class sizes: 'none' (every class gets --per-class faces, the default); 'zipf' or 'zipf:S' "
-    f"(GMDB-like long tail: the k-th class in the order {', '.join(ZIPF_ORDER)} gets "
-    f"--per-class / k^S faces, at least {ZIPF_MIN}; S defaults to {ZIPF_EXPONENT}); or explicit "
-    "counts 'hypertelorism=10,micrognathia=200,...' (classes not named get --per-class)"
-)
-
-
 def class_counts(per_class: int, imbalance: str | None = None) -> dict[str, int]:
     """Images per class for ``--per-class`` and ``--imbalance`` (see :data:`IMBALANCE_HELP`)."""
     if per_class < 1:

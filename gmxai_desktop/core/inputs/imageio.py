@@ -22,7 +22,9 @@ Conversions, chosen so that no information is silently clipped:
 * CMYK, YCbCr, HSV, LAB, 1-bit and palette images use Pillow's conversions. Embedded ICC
   profiles are ignored, as in the upstream GestaltMatcher pipeline, so predictions match it.
 
-Multi-frame files (multi-page TIFF, animated WebP) use their first frame.
+Multi-frame files (animated GIF and WebP, multi-page TIFF) use their first frame;
+:func:`multi_frame_note` says so in words for the user. Files of other types in a folder are not
+silently dropped: :func:`skipped_files` lists each with the reason, for the browser to show.
 """
 
 from __future__ import annotations
@@ -37,7 +39,26 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..base.errors import GmxaiError, ImageLoadError
 
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
+)
+MULTI_FRAME_SUFFIXES: frozenset[str] = frozenset({".gif", ".tif", ".tiff", ".webp"})
+COMPANION_SUFFIXES: frozenset[str] = frozenset(
+    {".csv", ".tsv", ".json", ".txt", ".md", ".npy", ".npz", ".pt", ".pth", ".onnx", ".xml", ".yaml",
+     ".yml", ".ini", ".log", ".db"}
+)
+"""Files that live beside photos (labels, annotations, maps, models, Thumbs.db): not images, and
+not worth a "skipped" line either."""
+_SKIP_REASONS = {
+    ".heic": "HEIC/HEIF photos (iPhone default) are not supported; export them as JPEG",
+    ".heif": "HEIC/HEIF photos (iPhone default) are not supported; export them as JPEG",
+    ".avif": "AVIF images are not supported; convert them to PNG or JPEG",
+    ".dcm": "DICOM files are not supported; export the photo as PNG or JPEG",
+    ".svg": "vector drawings are not read (no photo pixels)",
+    ".pdf": "documents are not read; export the photo as PNG or JPEG",
+    ".eps": "PostScript is never opened (reading it would run a program)",
+    ".ps": "PostScript is never opened (reading it would run a program)",
+}
 MAX_PIXELS = 50_000_000
 """Images with this many pixels or more are refused before decoding (decompression bombs; a
 50 MP photo is far beyond what a 100x100 or 224x224 face model can use)."""
@@ -196,22 +217,77 @@ def iter_image_paths(inputs: Sequence[Path]) -> list[Path]:
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            found: list[Path] = []
-            for root, dirs, files in os.walk(path, followlinks=False):
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
-                for fname in files:
-                    if not fname.startswith(".") and Path(fname).suffix.lower() in SUPPORTED_SUFFIXES:
-                        found.append(Path(root) / fname)
-            for f in sorted(found):
-                add(f)
+            for f in _walk_files(path):
+                if f.suffix.lower() in SUPPORTED_SUFFIXES:
+                    add(f)
         elif path.exists():
             add(path)
         else:
             raise GmxaiError(f"{path}: no such file or folder")
     if not out:
         names = ", ".join(str(p) for p in inputs) or "(nothing given)"
-        raise GmxaiError(f"no images found in {names} (supported: {_suffix_list()})")
+        skipped = [s for raw in inputs if Path(raw).is_dir() for s in skipped_files(Path(raw))]
+        extra = (
+            f"; {len(skipped)} file(s) of other types skipped, e.g. {skipped[0][0].name}"
+            if skipped
+            else ""
+        )
+        raise GmxaiError(f"no images found in {names} (supported: {_suffix_list()}){extra}")
     return out
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    """Every non-hidden file under ``folder``, not following folder links, sorted."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(Path(root) / f for f in files if not f.startswith("."))
+    return sorted(found)
+
+
+def skip_reason(path: Path) -> str | None:
+    """Why a folder listing leaves ``path`` out, or None if it is a supported image or a known
+    companion file (labels, annotations, models) that needs no mention."""
+    suffix = path.suffix.lower()
+    if suffix in SUPPORTED_SUFFIXES or suffix in COMPANION_SUFFIXES:
+        return None
+    if not suffix:
+        return f"no file extension (supported: {_suffix_list()})"
+    return _SKIP_REASONS.get(suffix, f"{suffix} files are not supported (supported: {_suffix_list()})")
+
+
+def skipped_files(folder: Path) -> list[tuple[Path, str]]:
+    """Files a folder listing (:func:`iter_image_paths`) leaves out, each with the reason.
+
+    Walks the folder the same way (hidden files and folders excluded, links to folders not
+    followed), so every visible file is either listed as an image, a companion, or here.
+    """
+    return [(p, reason) for p in _walk_files(folder) if (reason := skip_reason(p)) is not None]
+
+
+def multi_frame_note(path: Path) -> str | None:
+    """A one-line note when ``path`` holds several frames (only the first is used), else None.
+
+    Reads the header only (and, for GIF and WebP, seeks to the second frame), so it is cheap
+    enough to call when an image is selected. Unreadable files give None: :func:`load_image`
+    reports those.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in MULTI_FRAME_SUFFIXES:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path, formats=_DECODERS) as im:
+                if not getattr(im, "is_animated", False):
+                    return None
+                kind = {"GIF": "animated GIF", "WEBP": "animated WebP", "TIFF": "multi-page TIFF"}.get(
+                    im.format or "", "multi-frame image"
+                )
+                count = f" ({im.n_frames} pages)" if im.format == "TIFF" else ""
+    except Exception:
+        return None
+    return f"{path.name}: {kind}{count}, only the first frame is used"
 
 
 def to_model_input(rgb: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
