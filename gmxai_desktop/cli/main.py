@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = (
     "composite",
     "similar",
     "figure",
+    "faithfulness",
 )
 
 
