@@ -86,9 +86,20 @@ def _unit_abs(m: np.ndarray) -> np.ndarray:
 
 
 def compare(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
-    """(Spearman ρ of |map|, SSIM of |map| scaled to [0, 1]); ρ is NaN for a constant map."""
-    return (spearman_rank_correlation(np.abs(before), np.abs(after)),
-            ssim(_unit_abs(before), _unit_abs(after)))
+    """(Spearman ρ of |map|, SSIM of |map| scaled to [0, 1]).
+
+    A randomised model often gives a constant map (Grad-CAM's ReLU zeroes it). Its ranks carry no
+    order, so it shares none of the original's: ρ = 0. Only an original map that is itself
+    constant leaves ρ undefined (NaN), because then there was nothing to lose.
+    """
+    a, b = np.abs(before), np.abs(after)
+    if np.ptp(a) == 0:
+        rho = float("nan")
+    elif np.ptp(b) == 0:
+        rho = 0.0
+    else:
+        rho = spearman_rank_correlation(a, b)
+    return rho, ssim(_unit_abs(before), _unit_abs(after))
 
 
 @dataclass
