@@ -20,6 +20,10 @@ from ..analysis.faithfulness.report import EvaluatedImage, mean_curve, summary_t
 from .figure import save_figure
 
 
+# tab20 pairs a dark and a light shade of each hue: take the ten dark ones first.
+_ORDER = list(range(0, 20, 2)) + list(range(1, 20, 2))
+
+
 def method_colours(methods: Sequence[str]) -> dict[str, Any]:
     """Stable colours per method; the random control is always grey."""
     from matplotlib import colormaps
@@ -31,7 +35,7 @@ def method_colours(methods: Sequence[str]) -> dict[str, Any]:
         if m == RANDOM:
             out[m] = (0.45, 0.45, 0.45, 1.0)
         else:
-            out[m] = cmap(i % 20)
+            out[m] = cmap(_ORDER[i % 20])
             i += 1
     return out
 
