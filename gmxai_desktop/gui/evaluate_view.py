@@ -12,7 +12,6 @@ metadata) and CSV export reuse the CLI's writers.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,6 +196,11 @@ class EvaluateView(QWidget):
             header.setSectionResizeMode(i, QHeaderView.ResizeMode.Stretch)
         self.table.setToolTip("Mean ± half-width of the 95 % bootstrap interval over images. "
                               "Click a row to see the perturbed images.")
+        self.rank_by = QComboBox()
+        for key, title in COLUMNS:
+            self.rank_by.addItem(title, key)
+        self.rank_by.setCurrentIndex(2)  # ROAD: its imputation avoids the black-pixel artefacts
+        self.rank_by.setToolTip("The metric the table is sorted by, best first")
         self.ranking_note = QLabel("")
         self.ranking_note.setWordWrap(True)
 
@@ -226,6 +230,11 @@ class EvaluateView(QWidget):
         table_box = QWidget()
         tlay = QVBoxLayout(table_box)
         tlay.setContentsMargins(0, 0, 0, 0)
+        rank_row = QHBoxLayout()
+        rank_row.addWidget(QLabel("Rank by"))
+        rank_row.addWidget(self.rank_by)
+        rank_row.addStretch(1)
+        tlay.addLayout(rank_row)
         tlay.addWidget(self.table, 1)
         tlay.addWidget(self.ranking_note)
         bottom = QWidget()
@@ -249,6 +258,7 @@ class EvaluateView(QWidget):
         self.export_fig_btn.clicked.connect(self._export_figure_dialog)
         self.export_csv_btn.clicked.connect(self._export_csv_dialog)
         self.table.itemSelectionChanged.connect(self._refresh_preview)
+        self.rank_by.currentIndexChanged.connect(lambda *_: self._show(self.results))
         self.preview_metric.currentIndexChanged.connect(lambda *_: self._refresh_preview())
         self.preview_image.currentIndexChanged.connect(lambda *_: self._refresh_preview())
         self.fraction.valueChanged.connect(self._on_fraction)
@@ -438,8 +448,12 @@ class EvaluateView(QWidget):
     def _fill_table(self, summ: dict, colours: dict[str, QColor]) -> None:
         from ..core.analysis.faithfulness.aggregate import ranking
 
-        order = ranking(summ, "deletion_auc") if summ and any(
-            s.get("deletion_auc") is not None for s in summ.values()) else list(summ)
+        selected = self._selected_method()
+        key = self.rank_by.currentData()
+        if not any(s.get(key) is not None and s[key].n for s in summ.values()):
+            key = next((k for k, _t in COLUMNS if any(s.get(k) is not None and s[k].n
+                                                       for s in summ.values())), key)
+        order = ranking(summ, key) if summ else []
         self.table.setRowCount(len(order))
         flagged = {r["method"] for r in self._rows() if r.get("mprt_flagged")}
         italic = QFont()
@@ -462,9 +476,12 @@ class EvaluateView(QWidget):
                 for col in range(self.table.columnCount()):
                     self.table.item(row, col).setFont(italic)
                     self.table.item(row, col).setForeground(QColor(110, 110, 110))
+        if selected in order:
+            self.table.selectRow(order.index(selected))
         n = len(self.results)
+        label = dict(COLUMNS).get(key, key).rstrip(" ↑↓")
         self.ranking_note.setText(
-            f"Ranked by deletion AUC over {n} image(s); ± is half the 95 % bootstrap interval. "
+            f"Ranked by {label} over {n} image(s); ± is half the 95 % bootstrap interval. "
             "A method should beat the random row to be trusted; ⚑ marks maps that stay the same "
             "when the model's weights are randomised." if n else "")
 
@@ -512,21 +529,11 @@ class EvaluateView(QWidget):
 
     def export_csv(self, path: str | Path) -> tuple[Path, Path]:
         """Per image × method scores at ``path``; the curves next to it as ``<stem>-curves.csv``."""
-        import csv
-        import io
-
-        from ..core.analysis.faithfulness.report import SCALARS, curves_csv
+        from ..core.analysis.faithfulness.report import curves_csv, scores_csv
         from ..core.base.atomic import atomic_write_text
 
         p = Path(path)
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["image", "method", *SCALARS])
-        for r in self._rows():
-            w.writerow([r["image"], r["method"]] + [
-                "" if r.get(k) is None or (isinstance(r.get(k), float) and math.isnan(r[k]))
-                else f"{r[k]:.8g}" for k in SCALARS])
-        atomic_write_text(p, buf.getvalue())
+        atomic_write_text(p, scores_csv(self.results))
         curves = p.with_name(f"{p.stem}-curves.csv")
         atomic_write_text(curves, curves_csv(self.results))
         return p, curves

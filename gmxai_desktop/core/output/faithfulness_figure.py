@@ -19,7 +19,6 @@ from ..analysis.faithfulness.evaluate import RANDOM
 from ..analysis.faithfulness.report import EvaluatedImage, mean_curve, summary_table
 from .figure import save_figure
 
-
 # tab20 pairs a dark and a light shade of each hue: take the ten dark ones first.
 _ORDER = list(range(0, 20, 2)) + list(range(1, 20, 2))
 

@@ -42,6 +42,18 @@ def curves_csv(results: Sequence[EvaluatedImage]) -> str:
     return buf.getvalue()
 
 
+def scores_csv(results: Sequence[EvaluatedImage]) -> str:
+    """One line per image × method with every scalar metric (empty where not computed)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["image", "method", *SCALARS])
+    for row in rows(results):
+        values = [row.get(k) for k in SCALARS]
+        w.writerow([row["image"], row["method"]] + [
+            "" if v is None or not np.isfinite(v) else f"{v:.8g}" for v in values])
+    return buf.getvalue()
+
+
 def present_metrics(table: Sequence[dict[str, Any]]) -> list[str]:
     return [m for m in SCALARS if any(m in row for row in table)]
 
