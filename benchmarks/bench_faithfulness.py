@@ -11,7 +11,7 @@ Printed per model:
     i.e. 2·(n + 1) forwards; the bound = 2·(n + 1) / best images/s; ours/bound (target <= 1.2);
   * Quantus called the usual way: ``quantus.PixelFlipping`` (its deletion curve, black baseline,
     ``features_in_step`` = our step times the channel count, because Quantus flips every channel
-    value separately, rounded to the nearest divisor of the input size, as Quantus requires), and
+    value separately, rounded to the nearest divisor of H·W, as Quantus requires), and
     the same metric started from our blurred image with a ``perturb_func`` that puts the
     original's values back (Quantus has no insertion metric); quantus/ours.
 
@@ -70,7 +70,8 @@ def quantus_runs(adapter, x, saliency, target, step):
 
     model = adapter.logits_module.eval()
     c = x.shape[1]
-    q_step = quantus_step(x.numel(), step * c)
+    # Quantus checks the step against H·W but flips all C·H·W values in order.
+    q_step = quantus_step(x.shape[-1] * x.shape[-2], step * c)
     a = np.broadcast_to(saliency[None, None], x.shape).astype(np.float32).copy()
     y = np.array([target])
     xb = x.numpy()
