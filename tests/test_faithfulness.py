@@ -211,3 +211,16 @@ def test_bootstrap_and_paired_comparison_closed_forms() -> None:
     assert p.win_rate == pytest.approx(3.5 / 5) and p.n == 5
     assert 0 < p.p_value <= 1
     assert paired_comparison([1.0], [0.0], "insertion_auc").win_rate == 1.0
+
+
+def test_ssim_equals_scikit_image() -> None:
+    metrics = pytest.importorskip("skimage.metrics")
+    from gmxai_desktop.core.analysis.faithfulness.mprt import ssim
+
+    rng = np.random.default_rng(0)
+    a = rng.random((40, 50))
+    b = np.clip(a + 0.3 * rng.standard_normal(a.shape), 0, 1)
+    ref = metrics.structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
+                                        use_sample_covariance=False, data_range=1.0)
+    assert ssim(a, b) == pytest.approx(ref, abs=1e-9)
+    assert ssim(a, a) == pytest.approx(1.0)
