@@ -63,7 +63,9 @@ def randomised_copy(adapter: ModelAdapter) -> ModelAdapter:
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM (Wang et al. 2004) of two maps already scaled to [0, 1]: Gaussian window σ = 1.5
-    (11 × 11), K1 = 0.01, K2 = 0.03, data range 1, averaged away from the 5-pixel border."""
+    (11 × 11), K1 = 0.01, K2 = 0.03, data range 1, averaged away from the 5-pixel border; the same
+    number as scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=1)``, without the dependency."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     c1, c2 = 0.01**2, 0.03**2
 
