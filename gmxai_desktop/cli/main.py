@@ -29,6 +29,7 @@ SUBCOMMAND_MODULES = (
     "figure",
     "hpo_regions",
     "gaze",
+    "faithfulness",
 )
 
 
