@@ -15,14 +15,14 @@ def add_model_options(parser: argparse.ArgumentParser, required: bool = True) ->
         "--model",
         required=required,
         metavar="CKPT",
-        help="checkpoint file (state_dict .pt/.pth or TorchScript), or 'demo' / 'demo-imbalanced' "
-        "for the bundled demo models",
+        help="checkpoint file (state_dict .pt/.pth, TorchScript, GestaltMatcher-Arc .pth/.onnx), a model "
+        "folder (an ensemble), or 'demo' / 'demo-imbalanced' for the bundled demo models",
     )
     g.add_argument(
         "--arch",
         metavar="NAME",
-        help="force the adapter: gestaltmatcher-v1, torchvision:<arch> (e.g. torchvision:resnet50) "
-        "or torchscript; by default it is detected from the checkpoint",
+        help="force the adapter: gestaltmatcher-v1, torchvision:<arch> (e.g. torchvision:resnet50), "
+        "torchscript or gestaltmatcher-arc; by default it is detected from the checkpoint",
     )
     g.add_argument(
         "--classes",

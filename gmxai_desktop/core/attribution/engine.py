@@ -64,6 +64,8 @@ def _check_input(adapter: ModelAdapter, x: torch.Tensor) -> None:
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
+    if logits.size == 0:  # an embedding-only network (GestaltMatcher-Arc's ONNX backbone)
+        return logits.astype(np.float32)
     z = logits.astype(np.float64)
     z = np.exp(z - z.max())
     return (z / z.sum()).astype(np.float32)
