@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.fx.graph_module as fx_gm
+from arc_fixtures import forget_my_arcface, make_arc_files, my_arcface_class, tiny_iresnet
 
 from gmxai_desktop.core.base.errors import CheckpointError
 from gmxai_desktop.core.models import load_model
 from gmxai_desktop.core.models.arc.iresnet import iresnet
-from arc_fixtures import forget_my_arcface, make_arc_files, my_arcface_class, tiny_iresnet
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -108,7 +108,7 @@ def _payload_pickle(tmp_path: Path, arc: dict[str, object], marker: Path) -> Pat
 def test_stored_forward_payload_never_runs(tmp_path, arc):
     marker = tmp_path / "pwned"
     path = _payload_pickle(tmp_path, arc, marker)
-    with pytest.raises(CheckpointError, match="stored forward code.*nothing in it was run"):
+    with pytest.raises(CheckpointError, match=r"stored forward code.*nothing in it was run"):
         load_model(path)
     assert not marker.exists()
     # The fixture is a real attack: a plain torch.load (upstream's way) runs it. Checked in a
