@@ -130,3 +130,14 @@ def methods_and_params(args: argparse.Namespace) -> tuple[list[str], dict[str, d
     """Parsed ``--methods``/``--param``; an empty optional ``--methods`` gives no methods."""
     methods = parse_methods(args.methods) if (args.methods or "").strip() else []
     return methods, parse_params(args.param, methods)
+
+
+def load_members_from_args(args: argparse.Namespace) -> list[tuple[str, ModelAdapter]]:
+    """(member id, adapter) pairs: every member of a model folder, or the one file as its member."""
+    from ..core.models.ensemble import load_ensemble, member_id_for
+
+    model = Path(str(args.model)).expanduser()
+    if model.is_dir():
+        ens = load_ensemble(model, classes=args.classes, device=args.device, trust_pickle=args.trust_pickle)
+        return [(m.id, m.adapter) for m in ens.members]
+    return [(member_id_for(model), load_model_from_args(args))]

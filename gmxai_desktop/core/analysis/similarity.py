@@ -59,6 +59,7 @@ class Match:
     path: Path
     label: str | None
     similarity: float
+    distance: float | None = None  # mean cosine distance over variants (GestaltMatcher-Arc ranking)
 
 
 def cosine_similarities(query: np.ndarray, gallery: Gallery) -> np.ndarray:
@@ -105,6 +106,39 @@ def rank_matches(
                 continue
             seen.add(label)
         out.append(Match(len(out) + 1, i, gallery.paths[i], label, float(sims[i])))
+        if len(out) == top:
+            break
+    return out
+
+
+def rank_by_distance(
+    distances: np.ndarray,
+    paths: Sequence[Path],
+    labels: Sequence[str | None],
+    *,
+    top: int = 10,
+    per_syndrome: bool = False,
+    exclude: Sequence[int] = (),
+) -> list[Match]:
+    """Upstream Arc ranking: ascending mean cosine distance; ``similarity`` is 1 - distance.
+
+    ``per_syndrome`` keeps each label's nearest image only (a syndrome's distance is its nearest
+    image's), exactly as :func:`rank_matches` does for similarities.
+    """
+    if top < 1:
+        raise ParameterError(f"top must be at least 1 (got {top})")
+    order = np.argsort(np.asarray(distances, dtype=np.float64), kind="stable")
+    skip, seen, out = set(exclude), set(), []
+    for i in (int(j) for j in order):
+        if i in skip:
+            continue
+        label = labels[i]
+        if per_syndrome and label is not None:
+            if label in seen:
+                continue
+            seen.add(label)
+        d = float(distances[i])
+        out.append(Match(len(out) + 1, i, Path(paths[i]), label, 1.0 - d, d))
         if len(out) == top:
             break
     return out

@@ -49,6 +49,11 @@ class Ensemble:
         return "+".join(f"{m.id}={m.adapter.model_id}" for m in self.members)
 
 
+def member_id_for(path: Path) -> str:
+    """Upstream's member id for a single file (``m0``/``m1``/``m2`` by name pattern), else ``m0``."""
+    return next((m for m, pattern in UPSTREAM if pattern.match(path.name)), "m0")
+
+
 def find_members(folder: Path) -> tuple[list[tuple[str, Path]], Path | None, str]:
     """((member id, file) in order, class file named by a manifest, how it was recognised)."""
     manifest = folder / MANIFEST
