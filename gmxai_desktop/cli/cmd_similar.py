@@ -49,10 +49,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--maps", metavar="DIR", help="write similarity maps of the query and each match here")
     p.add_argument(
         "--map-method",
-        choices=("auto", "decomposition", "gradcam"),
+        choices=("auto", "decomposition", "affine", "gradcam"),
         default="auto",
         help="auto (default): the exact decomposition when the embedding is a spatial mean of the CAM "
-        "layer (GestaltMatcher v1), otherwise Grad-CAM of the similarity",
+        "layer (GestaltMatcher v1), the exact affine-head decomposition for Arc (7x7 cells plus a bias "
+        "share), otherwise Grad-CAM of the similarity",
     )
     p.add_argument("--cache", metavar="DIR", help="keep gallery embeddings here for the next query")
     p.set_defaults(func=run)
@@ -226,6 +227,9 @@ def write_pair_maps(
                 "normalization": pm.normalization or None,
                 "cells_sum_query": float(pm.cells_a.sum()),
                 "cells_sum_match": float(pm.cells_b.sum()),
+                # Affine (Arc) maps: cells + bias share = cosine; the bias is what no position carries.
+                "bias_share_query": pm.bias_a,
+                "bias_share_match": pm.bias_b,
                 "files": [
                     f"{stem}_{w}{s}" for w in ("query", "match") for s in ("_cells.npy", ".npy", ".png")
                 ],

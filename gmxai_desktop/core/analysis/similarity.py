@@ -47,7 +47,7 @@ from ..base.jobs import JobControl
 from ..models.base import ModelAdapter
 from .embeddings import Gallery, alignment_problem, require_embedding
 
-PairMethod = Literal["auto", "decomposition", "gradcam"]
+PairMethod = Literal["auto", "decomposition", "affine", "gradcam"]
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def embed_file(adapter: ModelAdapter, path: Path, align: str = "auto"):  # -> (n
 class PairMaps:
     """Similarity maps for one pair of faces (a = query, b = match); see the module docstring."""
 
-    method: Literal["decomposition", "gradcam"]
+    method: Literal["decomposition", "affine", "gradcam"]
     layer: str
     cosine: float  # cosine similarity of the two embeddings, float64 arithmetic
     cells_a: np.ndarray  # (h, w) float64, feature resolution
@@ -178,6 +178,8 @@ class PairMaps:
     map_b: np.ndarray
     pairwise: np.ndarray | None = None  # (h*w, h*w) float64 S[i, j] (decomposition only)
     normalization: str = ""  # gradcam only: "detached" or "full"
+    bias_a: float | None = None  # affine only: the part of the cosine no position carries (biases)
+    bias_b: float | None = None
 
 
 class _Capture:
@@ -322,13 +324,24 @@ def similarity_maps(
     if job is not None:
         job.check()
     if method == "auto":
-        method = "decomposition" if adapter.embedding_is_spatial_mean else "gradcam"
+        from .arc_pairs import has_affine_head
+
+        if adapter.embedding_is_spatial_mean:
+            method = "decomposition"
+        else:
+            method = "affine" if has_affine_head(adapter) else "gradcam"
     if method == "decomposition":
         result = decomposition_maps(adapter, x_a, x_b, layer=layer)
+    elif method == "affine":
+        from .arc_pairs import affine_maps
+
+        result = affine_maps(adapter, x_a, x_b)
     elif method == "gradcam":
         result = gradcam_maps(adapter, x_a, x_b, layer=layer, normalization=normalization)
     else:
-        raise ParameterError(f"unknown similarity map method {method!r}; use auto, decomposition or gradcam")
+        raise ParameterError(
+            f"unknown similarity map method {method!r}; use auto, decomposition, affine or gradcam"
+        )
     if job is not None:
         job.report(1.0, "similarity maps")
     return result

@@ -39,6 +39,73 @@ class ArcNet(nn.Module):
 _FLATTEN = ("Flatten", "OnnxFlatten")
 
 
+class SplitPReLU(nn.Module):
+    """PReLU written as ``relu(x) - a * relu(-x)``: the same function, built from ReLU modules.
+
+    Why: DeepLIFT has a rule for ReLU but none for PReLU, and onnx2torch calls ``prelu``
+    functionally with the slope as a second input. Through the two ReLUs, DeepLIFT's Rescale
+    multipliers add up to exactly ``(f(x) - f(x0)) / (x - x0)``, the Rescale rule for PReLU itself,
+    so every method gets a correct map. Forward values are identical. Each ReLU gets its own
+    input tensor (``x.clone()``): a hook-based rule that rewrites the gradient of a module's input
+    would otherwise overwrite the gradient ``x`` receives through the other branch.
+    """
+
+    def __init__(self, slope: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(slope.detach().reshape(-1).clone(), requires_grad=False)
+        self.pos = nn.ReLU()
+        self.neg = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.weight.view(1, -1, *([1] * (x.dim() - 2))) if self.weight.numel() > 1 else self.weight
+        return self.pos(x.clone()) - a * self.neg(-x)
+
+
+def split_prelus(
+    modules: dict[str, nn.Module], tensors: dict[str, torch.Tensor], steps: list[Step]
+) -> list[Step]:
+    """Replace each ``OnnxPReLU(x, constant slope)`` call by a :class:`SplitPReLU` of that slope."""
+    holder = nn.Module()
+    for key, module in modules.items():
+        holder.add_module(key, module)
+    for key, tensor in tensors.items():
+        holder.register_buffer(key, tensor)
+    by_out = {s.out: s for s in steps}
+
+    def constant(var: str) -> torch.Tensor | None:
+        step = by_out.get(var)
+        if step is None:
+            return None
+        if step.kind == "attr":
+            try:
+                return holder.get_buffer(step.target)
+            except AttributeError:
+                try:
+                    return holder.get_parameter(step.target)
+                except AttributeError:
+                    return None
+        target = holder.get_submodule(step.target) if step.target else None
+        if _is(target, "OnnxCopyIdentity", "Identity") and len(step.args) == 1 and step.args[0][0] == "ref":
+            return constant(step.args[0][1])
+        return None
+
+    out: list[Step] = []
+    for step in steps:
+        module = modules.get(step.target)
+        if (
+            step.kind == "call"
+            and _is(module, "OnnxPReLU")
+            and len(step.args) == 2
+            and step.args[1][0] == "ref"
+        ):
+            slope = constant(step.args[1][1])
+            if slope is not None and (slope.numel() == 1 or all(d == 1 for d in slope.shape[1:])):
+                modules[step.target] = SplitPReLU(slope)
+                step = Step(step.out, "call", step.target, step.args[:1])
+        out.append(step)
+    return out
+
+
 def _is(module: Any, *names: str) -> bool:
     return type(module).__name__ in names
 
@@ -63,6 +130,7 @@ def split_head(
     must already end at its flatten (upstream's cut) and ``features`` holds the two layers.
     """
     check_targets(modules, tensors, steps, name)
+    steps = split_prelus(modules, tensors, steps)
     holder = nn.Module()
     for key, module in modules.items():
         holder.add_module(key, module)
