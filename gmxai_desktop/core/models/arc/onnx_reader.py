@@ -38,11 +38,42 @@ def read_onnx(path: Path) -> Any:
     return proto
 
 
+def constants_to_initializers(proto: Any) -> Any:
+    """Constant tensors become initializers (the same data, where onnx2torch looks for it).
+
+    Two export habits hide weights from onnx2torch, which reads a conv's weight and bias from the
+    initializers only: tensor-valued ``Constant`` nodes, and ``Identity`` nodes that alias one
+    initializer under another name (torch deduplicates equal tensors, e.g. all-zero biases).
+    """
+    known = {t.name: t for t in proto.graph.initializer}
+    keep = []
+    moved = False
+    for node in proto.graph.node:  # node order is topological, so aliases of aliases resolve too
+        value = next((a for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+        source = None
+        if node.op_type == "Constant" and value is not None and len(node.output) == 1:
+            source = value.t
+        elif node.op_type == "Identity" and len(node.input) == 1 and node.input[0] in known:
+            source = known[node.input[0]]
+        if source is None:
+            keep.append(node)
+            continue
+        tensor = proto.graph.initializer.add()
+        tensor.CopyFrom(source)
+        tensor.name = node.output[0]
+        known[tensor.name] = tensor
+        moved = True
+    if moved:
+        del proto.graph.node[:]
+        proto.graph.node.extend(keep)
+    return proto
+
+
 def convert(proto: Any, name: str) -> Any:
     """onnx2torch's GraphModule for ``proto`` (the layers; its generated code is not used)."""
     import onnx2torch
 
     try:
-        return onnx2torch.convert(proto)
+        return onnx2torch.convert(constants_to_initializers(proto))
     except Exception as exc:
         raise CheckpointError(f"{name}: onnx2torch cannot convert this ONNX model ({_first(exc)})") from None
