@@ -204,3 +204,20 @@ def test_reference_topologies_have_upstreams_bn_counts():
         first_bns = sum(1 for n, _ in net.named_modules() if n.endswith(".bn1") and n.startswith("layer"))
         assert first_bns == blocks
     assert tiny_iresnet() is not None
+
+
+def test_onnx_with_aliased_initializers(tmp_path):
+    # A freshly initialised network has equal folded biases; the exporter then aliases one tensor
+    # through Identity nodes, which onnx2torch cannot read as a conv bias by itself.
+    import onnx
+    from arc_fixtures import export_onnx
+
+    from gmxai_desktop.core.models.arc.iresnet import IResNet
+
+    torch.manual_seed(2)
+    net = IResNet((1, 1, 1, 1), widths=(8, 8, 16, 16)).eval()
+    path = export_onnx(net, tmp_path / "fresh.onnx")
+    assert any(n.op_type == "Identity" for n in onnx.load(str(path)).graph.node)
+    x = _x(2)
+    with torch.no_grad():
+        assert torch.allclose(load_model(path).embed(x), net(x), atol=1e-5)

@@ -70,12 +70,14 @@ def create_window() -> MainWindow:
     """The application window: the core MainWindow plus the features that plug into its extension
     points (annotation tools, region metrics and figure export; composites and similar patients)."""
     from .annotations_integration import install_annotations
+    from .arc_integration import install_arc
     from .main_window import MainWindow
     from .syndrome_integration import install_syndrome_views
 
     window = MainWindow()
     install_annotations(window)
     install_syndrome_views(window)
+    install_arc(window)
     return window
 
 

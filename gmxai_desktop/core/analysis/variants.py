@@ -61,6 +61,20 @@ def make_variants(members: Sequence[tuple[str, ModelAdapter]], tta: bool) -> lis
     return [Variant(m, a, f, g) for m, a in members for f, g in combos]
 
 
+def variants_for(adapter: ModelAdapter, tta: bool | None = None) -> list[Variant]:
+    """The variants a loaded model ranks with: all ensemble members (a folder loaded by
+    ``load_model`` carries its :class:`~..models.ensemble.Ensemble` in ``extra["ensemble"]``) or
+    the model alone; ``tta`` defaults to on for Arc models and ensembles, as upstream."""
+    ens = adapter.extra.get("ensemble")
+    if ens is not None:
+        members = [(m.id, m.adapter) for m in ens.members]  # type: ignore[attr-defined]
+    else:
+        members = [(str(adapter.extra.get("member", "m0")), adapter)]
+    if tta is None:
+        tta = ens is not None or adapter.arch == "gestaltmatcher-arc"
+    return make_variants(members, tta)
+
+
 def variant_input(adapter: ModelAdapter, aligned: np.ndarray, flip: bool, gray: bool) -> torch.Tensor:
     """Upstream's preprocessing of one aligned uint8 RGB face for one variant, (1, C, H, W)."""
     img = np.ascontiguousarray(aligned, dtype=np.uint8)

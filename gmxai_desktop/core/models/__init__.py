@@ -55,8 +55,11 @@ def load_model(
     if path.is_dir():
         from .ensemble import load_ensemble
 
-        ens = load_ensemble(path, classes=classes, device=dev)
-        return ens.members[0].adapter
+        ens = load_ensemble(path, classes=classes, device=dev, trust_pickle=trust_pickle)
+        first = ens.members[0].adapter
+        first.extra["ensemble"] = ens  # matching uses every member (analysis.variants.variants_for)
+        first.extra["members"] = [m.id for m in ens.members]
+        return first
     content = read_content(path, trust_pickle=trust_pickle)
     built = build(content, forced)
     return to_adapter(
