@@ -57,7 +57,7 @@ def test_ensemble_in_the_app(qtbot, arc_data, make_window) -> None:
         win.controller.open_model(ModelRequest(str(arc_data["ens"])))
     text = panel.info.text()
     assert "gestaltmatcher-arc" in text and "m0, m2" in text and "No code from the file was run" in text
-    assert "Classes: 7" in text and "512-d" in text
+    assert "Classes: 7 · embedding: 512-d" in text
     win.open_folder(arc_data["images"])
     wait_idle(qtbot, win, 120_000)
     sv = views.similarity

@@ -26,28 +26,25 @@ _ATTR = "_gmxai_arc"
 
 
 def describe_model(adapter: Any) -> list[str]:
-    """Plain lines about a loaded model, for the dock and tests (no Qt)."""
+    """Plain lines about a loaded model, for the dock and tests (no Qt). Safety comes second so
+    that it stays visible in a short dock."""
     extra = adapter.extra
     lines = [f"Architecture: {adapter.arch}"]
-    members = extra.get("members")
-    if members:
-        lines.append(
-            f"Ensemble members: {', '.join(members)} (this panel shows {extra.get('member', members[0])})"
-        )
-    lines.append(
-        f"Classes: {adapter.num_classes}" if adapter.num_classes else "Classes: none (embedding only)"
-    )
-    if adapter.has_embedding:
-        dim = extra.get("embedding_dim")
-        lines.append(f"Embedding: {dim}-d" if dim else "Embedding: yes")
-    lines.append(f"Input: {adapter.input_size[0]}×{adapter.input_size[1]}, {adapter.channels} channel(s)")
-    if extra.get("rebuilt_from"):
-        lines.append(f"Read as: {extra['rebuilt_from']}")
-    fmt = extra.get("format")
-    if fmt == "pickled-module":
+    if extra.get("format") == "pickled-module":
         lines.append("Loaded with full unpickling (you allowed code in the file to run)")
     else:
         lines.append("No code from the file was run")
+    members = extra.get("members")
+    if members:
+        shown = extra.get("member", members[0])
+        lines.append(f"Ensemble members: {', '.join(members)} (panels show {shown})")
+    classes = f"Classes: {adapter.num_classes}" if adapter.num_classes else "Classes: none (embedding only)"
+    dim = extra.get("embedding_dim")
+    embedding = f"{dim}-d" if dim else ("yes" if adapter.has_embedding else "none")
+    lines.append(f"{classes} · embedding: {embedding}")
+    lines.append(f"Input: {adapter.input_size[0]}×{adapter.input_size[1]}, {adapter.channels} channel(s)")
+    if extra.get("rebuilt_from"):
+        lines.append(f"Read as: {extra['rebuilt_from']}")
     return lines
 
 
@@ -101,7 +98,9 @@ class ArcPanel(QWidget):
         if adapter.extra.get("scores_are_similarities"):
             return  # our own similarity view of the base model
         self.base = adapter
-        self.info.setText("<br>".join(describe_model(adapter)))
+        lines = describe_model(adapter)
+        self.info.setText("<br>".join(lines))
+        self.info.setToolTip("\n".join(lines))
         self.target.setCurrentIndex(0)
         self.refresh_centroids()
 

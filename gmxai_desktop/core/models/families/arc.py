@@ -84,7 +84,7 @@ def build(content: Content, variant: str | None = None, forced: bool = False) ->
 def _from_pickle(record: ContainerRecord | StoredGraph, name: str) -> tuple[ArcNet, str, str]:
     if isinstance(record, StoredGraph):
         graph, features, classifier = record, None, None
-        source = "a pickled onnx2torch graph, parsed without running it"
+        source = "onnx2torch graph pickle (stored code parsed, not run)"
     else:
         mods = record.modules
         graph, features, classifier = mods.get("base"), mods.get("features"), mods.get("classifier")
@@ -94,7 +94,7 @@ def _from_pickle(record: ContainerRecord | StoredGraph, name: str) -> tuple[ArcN
             )
         if features is None:
             raise CheckpointError(f"{name}: the MyArcFace container has no 'features' head; refused")
-        source = "MyArcFace pickle, restricted unpickling, forward source parsed without running it"
+        source = "MyArcFace pickle (allow-listed unpickling; stored code parsed, not run)"
     input_name, steps, output = parse_forward(graph.code, name)
     modules = {k: v for k, v in graph.modules.items()}
     bad = [k for k, v in modules.items() if not isinstance(v, nn.Module)]
