@@ -85,6 +85,11 @@ def _direct_distance(q: dict[str, np.ndarray], g: dict[str, np.ndarray]) -> floa
     return total / len(q)
 
 
+def _ens_args(setup: dict, *extra: str) -> list[str]:
+    """The ensemble, the query and no alignment: what every ranking test here shares."""
+    return ["--model", str(setup["ens"]), "--query", str(setup["query"]), "--align", "none", *extra]
+
+
 def _similar(capsys, *argv: str) -> tuple[int, dict | str, str]:
     rc = main(["similar", *argv])
     out, err = capsys.readouterr()
@@ -102,22 +107,10 @@ def test_folder_is_recognised_as_upstream_ensemble(setup):
 
 
 def test_ensemble_ranking_equals_direct_mean_cosine_distance(setup, capsys, tmp_path):
-    rc, res, err = _similar(
-        capsys,
-        "--model",
-        str(setup["ens"]),
-        "--gallery",
-        str(setup["gallery"]),
-        "--query",
-        str(setup["query"]),
-        "--align",
-        "none",
-        "--json",
-        "--top",
-        "6",
-        "--cache",
-        str(tmp_path / "cache"),
+    cached = _ens_args(
+        setup, "--gallery", str(setup["gallery"]), "--json", "--cache", str(tmp_path / "cache")
     )
+    rc, res, err = _similar(capsys, *cached, "--top", "6")
     assert rc == 0, err
     members = setup["members"]
     q = _direct_variants(members, np.asarray(Image.open(setup["query"]).convert("RGB")))
@@ -136,40 +129,11 @@ def test_ensemble_ranking_equals_direct_mean_cosine_distance(setup, capsys, tmp_
     assert len(records) == 3 * 6
     with np.load(records[0]) as rec:
         assert {"emb_f0g0", "emb_f0g1", "emb_f1g0", "emb_f1g1", "aligned"} <= set(rec.files)
-    rc, again, _ = _similar(
-        capsys,
-        "--model",
-        str(setup["ens"]),
-        "--gallery",
-        str(setup["gallery"]),
-        "--query",
-        str(setup["query"]),
-        "--align",
-        "none",
-        "--json",
-        "--top",
-        "6",
-        "--cache",
-        str(tmp_path / "cache"),
-    )
+    rc, again, _ = _similar(capsys, *cached, "--top", "6")
     assert again["matches"] == res["matches"]
 
     # Per syndrome: each syndrome counts with its nearest image.
-    rc, per, _ = _similar(
-        capsys,
-        "--model",
-        str(setup["ens"]),
-        "--gallery",
-        str(setup["gallery"]),
-        "--query",
-        str(setup["query"]),
-        "--align",
-        "none",
-        "--json",
-        "--per-syndrome",
-        "--cache",
-        str(tmp_path / "cache"),
-    )
+    rc, per, _ = _similar(capsys, *cached, "--per-syndrome")
     best: dict[str, float] = {}
     for image, d in direct.items():
         label = image.split("/")[0]
@@ -180,20 +144,7 @@ def test_ensemble_ranking_equals_direct_mean_cosine_distance(setup, capsys, tmp_
 
 def test_tta_off_uses_one_encoding_per_member(setup, capsys):
     rc, res, err = _similar(
-        capsys,
-        "--model",
-        str(setup["ens"]),
-        "--gallery",
-        str(setup["gallery"]),
-        "--query",
-        str(setup["query"]),
-        "--align",
-        "none",
-        "--json",
-        "--top",
-        "3",
-        "--tta",
-        "off",
+        capsys, *_ens_args(setup, "--gallery", str(setup["gallery"])), "--json", "--top", "3", "--tta", "off"
     )
     assert rc == 0, err
     members = setup["members"]
@@ -227,34 +178,11 @@ def test_gallery_encodings_csv_ranks_like_the_images(setup, capsys, tmp_path):
     labels.write_text("image,label\n" + "".join(f"img{i}.png,syn{i % 3}\n" for i in range(6)))
     rc, res, err = _similar(
         capsys,
-        "--model",
-        str(setup["ens"]),
-        "--gallery-encodings",
-        str(enc),
-        "--labels",
-        str(labels),
-        "--query",
-        str(setup["query"]),
-        "--align",
-        "none",
-        "--json",
-        "--top",
-        "6",
+        *_ens_args(setup, "--gallery-encodings", str(enc), "--labels", str(labels), "--json", "--top", "6"),
     )
     assert rc == 0, err
     rc, imgs, _ = _similar(
-        capsys,
-        "--model",
-        str(setup["ens"]),
-        "--gallery",
-        str(setup["gallery"]),
-        "--query",
-        str(setup["query"]),
-        "--align",
-        "none",
-        "--json",
-        "--top",
-        "6",
+        capsys, *_ens_args(setup, "--gallery", str(setup["gallery"])), "--json", "--top", "6"
     )
     assert [m["image"] for m in res["matches"]] == [Path(m["image"]).name for m in imgs["matches"]]
     assert [m["label"] for m in res["matches"]] == [m["label"] for m in imgs["matches"]]
@@ -274,17 +202,7 @@ def test_malformed_encodings_get_one_clear_line(setup, capsys, tmp_path):
         (nan, "contains NaN"),
         (pickled, "pickled DataFrame.*--trust-pickle"),
     ):
-        rc, _out, err = _similar(
-            capsys,
-            "--model",
-            str(setup["ens"]),
-            "--gallery-encodings",
-            str(path),
-            "--query",
-            str(setup["query"]),
-            "--align",
-            "none",
-        )
+        rc, _out, err = _similar(capsys, *_ens_args(setup, "--gallery-encodings", str(path)))
         assert rc == 2 and err.count("\n") == 1 and err.startswith("gmxai similar: error: ")
         assert re.search(pattern, err), err
     with pytest.raises(ParameterError, match="lack some variants"):
