@@ -221,3 +221,10 @@ def test_onnx_with_aliased_initializers(tmp_path):
     x = _x(2)
     with torch.no_grad():
         assert torch.allclose(load_model(path).embed(x), net(x), atol=1e-5)
+
+
+def test_trust_pickle_still_reads_arc_files_safely(arc):
+    # Upstream's module (lib.models.my_arcface) is not importable here, so a full unpickling
+    # would fail; with --trust-pickle the safe reader is still tried first.
+    adapter = load_model(arc["pth_new"], trust_pickle=True)
+    assert adapter.extra["format"] == "arc-pickle" and adapter.extra["code_from_file_run"] is False

@@ -7,7 +7,8 @@ The format is sniffed from the bytes (:func:`.checkpoint.sniff`), then exactly o
 * ``torch.save`` pickles: ``torch.load(weights_only=True)``; if that refuses the file because it
   holds objects, the allow-listed Arc unpickler (:mod:`.arc.unpickle`) gets one try, and if the
   file names anything outside its list the usual refusal (naming the file's classes) stands.
-  ``trust_pickle=True`` is the explicit full-unpickling fallback.
+  ``trust_pickle=True`` is the explicit full-unpickling fallback, used only for files that no
+  safe reader understood (so a trusted Arc file is still read without running its code).
 """
 
 from __future__ import annotations
@@ -75,14 +76,17 @@ def read_content(path: Path, *, trust_pickle: bool) -> Content:
 
         return Content(path, ONNX, read_onnx(path))
     try:
-        obj = unwrap(read_checkpoint(path, trust_pickle=trust_pickle), path.name)
+        obj = unwrap(read_checkpoint(path, trust_pickle=False), path.name)
     except UnsafePickleError as refusal:
         from .arc.unpickle import NotArcPickle, read_arc_pickle
 
         try:
             return Content(path, ARC_PICKLE, read_arc_pickle(path))
         except NotArcPickle:
-            raise refusal from None
+            if not trust_pickle:
+                raise refusal from None
+        # The explicit fallback: only files no safe reader understood are fully unpickled.
+        obj = unwrap(read_checkpoint(path, trust_pickle=True), path.name)
     if isinstance(obj, nn.Module):
         return Content(path, MODULE, obj)
     return Content(path, STATE_DICT, obj)
