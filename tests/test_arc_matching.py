@@ -226,3 +226,20 @@ def test_gray_and_flip_are_upstreams(setup):
     luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]  # ITU-R BT.601
     assert np.abs(_gray_fixed_point(rgb)[..., 0] - luma).max() <= 1.0
     assert torch.allclose(x, expected, atol=1e-6)
+
+
+def test_ensemble_pair_maps_in_similar(setup, capsys, tmp_path):
+    maps = tmp_path / "maps"
+    rc, _res, err = _similar(
+        capsys,
+        *_ens_args(setup, "--gallery", str(setup["gallery"]), "--json", "--top", "1", "--maps", str(maps)),
+    )
+    assert rc == 0, err
+    pair = json.loads((maps / "pairs.json").read_text())["pairs"][0]
+    ens = pair["ensemble"]
+    assert ens["members"] == ["m0", "m1", "m2"] and len(ens["agreement_spearman"]) == 3
+    cells = np.load(maps / "01_members_query_cells.npy")
+    assert cells.shape == (3, 7, 7)
+    for i in range(3):
+        assert abs(cells[i].sum() + ens["bias_shares_query"][i] - ens["cosines"][i]) < 1e-5
+    assert np.allclose(np.load(maps / "01_mean_query_cells.npy"), cells.mean(axis=0))

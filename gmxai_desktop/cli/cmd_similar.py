@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if args.maps:
         if not args.gallery:
             raise ParameterError("--maps needs the gallery images (--gallery), not only their encodings")
-        write_pair_maps(adapter, q_prep, matches, Path(args.maps), args, gallery_dir)
+        write_pair_maps(adapter, q_prep, matches, Path(args.maps), args, gallery_dir, members)
     if args.json:
         print(json.dumps({"query": str(args.query), "matches": rows}, indent=1, ensure_ascii=False))
     else:
@@ -195,9 +195,19 @@ def _variant_matches(
 
 
 def write_pair_maps(
-    adapter: Any, q_prep: Any, matches: list[Any], out_dir: Path, args: argparse.Namespace, gallery_dir: Path
+    adapter: Any,
+    q_prep: Any,
+    matches: list[Any],
+    out_dir: Path,
+    args: argparse.Namespace,
+    gallery_dir: Path,
+    members: list[tuple[str, Any]] | None = None,
 ) -> None:
-    """Pair maps (npy at both resolutions + overlay PNGs) for the query and every match."""
+    """Pair maps (npy at both resolutions + overlay PNGs) for the query and every match.
+
+    With several ensemble members, also each member's cells side by side, their mean and the
+    members' rank agreement (``NN_members_query_cells.npy`` is (M, h, w); pairs.json ``ensemble``).
+    """
     from ..core.analysis.similarity import similarity_maps
     from ..core.base.atomic import atomic_write_text
     from ..core.inputs.pipeline import prepare_file
@@ -235,5 +245,28 @@ def write_pair_maps(
                 ],
             }
         )
+        if members and len(members) > 1:
+            entries[-1]["ensemble"] = _ensemble_maps(members, q_prep, prep, out_dir, stem)
     text = json.dumps({"query": str(args.query), "pairs": entries}, indent=1, ensure_ascii=False)
     atomic_write_text(out_dir / "pairs.json", text)
+
+
+def _ensemble_maps(members: list[tuple[str, Any]], q_prep: Any, prep: Any, out_dir: Path, stem: str) -> dict:
+    """Every member's pair maps for one match, their mean and Spearman agreement, saved as npy."""
+    from ..core.analysis.arc_pairs import ensemble_pair_maps
+
+    xa = [a.preprocess(q_prep.face.image) for _, a in members]
+    xb = [a.preprocess(prep.face.image) for _, a in members]
+    ens = ensemble_pair_maps(members, xa, xb)
+    for who, stack, mean in (
+        ("query", [m.cells_a for m in ens.maps], ens.mean_cells_a),
+        ("match", [m.cells_b for m in ens.maps], ens.mean_cells_b),
+    ):
+        np.save(out_dir / f"{stem}_members_{who}_cells.npy", np.stack(stack).astype(np.float64))
+        np.save(out_dir / f"{stem}_mean_{who}_cells.npy", mean.astype(np.float64))
+    return {
+        "members": ens.members,
+        "cosines": [round(m.cosine, 6) for m in ens.maps],
+        "bias_shares_query": [m.bias_a for m in ens.maps],
+        "agreement_spearman": [[round(float(v), 4) for v in row] for row in ens.agreement],
+    }
