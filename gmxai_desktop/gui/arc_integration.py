@@ -95,6 +95,8 @@ class ArcPanel(QWidget):
     def _on_model(self, role: str, adapter: Any) -> None:
         if role != "primary":
             return
+        if adapter.arch == "gestaltmatcher-arc" and getattr(self, "dock", None) is not None:
+            self.dock.raise_()  # what was recognised, and the similarity targets Arc models are for
         if adapter.extra.get("scores_are_similarities"):
             return  # our own similarity view of the base model
         self.base = adapter
@@ -173,7 +175,13 @@ def install_arc(window: Any) -> ArcPanel:
     if existing is not None:
         return existing
     panel = ArcPanel(window)
-    window.add_dock(panel, "Model", Qt.DockWidgetArea.RightDockWidgetArea)
+    # A tab beside Analysis (as Regions does): a dock of its own would raise the window's minimum size.
+    dock = window.add_dock(panel, "Model", Qt.DockWidgetArea.RightDockWidgetArea)
+    analysis = getattr(window, "analysis_dock", None)
+    if analysis is not None:
+        window.tabifyDockWidget(analysis, dock)
+        analysis.raise_()
+    panel.dock = dock
     views = getattr(window, "_gmxai_syndrome_views", None)
     if views is not None:
         views.similarity.ranked.connect(panel.refresh_centroids)
