@@ -562,7 +562,7 @@ def test_torchscript_file_forced_as_state_dict(tmp_path):
 
 
 def test_architectures_list():
-    assert ARCHITECTURES == ["gestaltmatcher-v1", "torchvision:<arch>", "torchscript"]
+    assert ARCHITECTURES == ["gestaltmatcher-v1", "torchvision:<arch>", "torchscript", "gestaltmatcher-arc"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -620,7 +620,7 @@ def test_sibling_class_files(tmp_path, v1_file):
 
 
 def test_demo_model_resolution(tmp_path, monkeypatch, v1_file):
-    import gmxai_desktop.core.models as models_pkg
+    import gmxai_desktop.core.models.spec as models_pkg
 
     names = tmp_path / "demo_classes.txt"
     names.write_text("\n".join(f"demo {i}" for i in range(139)))

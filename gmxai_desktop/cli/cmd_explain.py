@@ -26,6 +26,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         sub, "explain", run, HELP, DESCRIPTION, model=True, align=True, methods=True, inputs=True
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    sim = p.add_mutually_exclusive_group()
+    sim.add_argument(
+        "--similar-to",
+        metavar="IMG",
+        help="explain the cosine similarity of each image's embedding to this face instead of a class",
+    )
+    sim.add_argument(
+        "--centroid",
+        metavar="LABEL",
+        help="explain the cosine similarity to this syndrome's centroid (mean of its normalised gallery "
+        "embeddings; needs --gallery)",
+    )
+    p.add_argument("--gallery", metavar="DIR", help="labelled gallery folder for --centroid")
+    p.add_argument("--labels", metavar="CSV", help="CSV with columns image,label for the gallery")
+
+
+def similarity_target(args: argparse.Namespace, adapter: Any) -> Any:
+    """The adapter to explain: ``adapter`` itself, or its similarity to an image / a centroid."""
+    from ..core.attribution.targets import similarity_adapter, syndrome_centroid
+    from ..core.base.errors import ParameterError
+
+    if not getattr(args, "similar_to", None) and not getattr(args, "centroid", None):
+        return adapter
+    if args.similar_to:
+        from ..core.analysis.similarity import embed_file
+
+        ref, _ = embed_file(adapter, Path(args.similar_to), align=args.align)
+        return similarity_adapter(adapter, [(f"similarity to {Path(args.similar_to).name}", ref)])
+    if not args.gallery:
+        raise ParameterError("--centroid needs --gallery DIR (a labelled gallery folder)")
+    from ..core.analysis.embeddings import embed_gallery
+    from .cmd_similar import gallery_labels
+
+    images = gallery_labels(Path(args.gallery), Path(args.labels) if args.labels else None)
+    gallery = embed_gallery(adapter, images, align=args.align)
+    centre = syndrome_centroid(gallery.embeddings, gallery.labels, args.centroid)
+    return similarity_adapter(adapter, [(f"similarity to the {args.centroid} centroid", centre)])
 
 
 def versions() -> dict[str, str]:
@@ -55,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
 
     methods, params = methods_and_params(args)
     resolved = {m: get_method(m).resolve_params(params.get(m)) for m in methods}  # fail fast
-    adapter = load_model_from_args(args)
+    adapter = similarity_target(args, load_model_from_args(args))
+    if adapter.extra.get("scores_are_similarities"):
+        args.target = "0"
     paths = image_paths_from_args(args.inputs)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -42,14 +42,15 @@ def run(args: argparse.Namespace) -> int:
             "image": str(path),
             "alignment": prep.status,
             "alignment_message": prep.message,
-            "logits": [float(v) for v in pred.logits],
+            # An embedding-only model (no classifier) has no logits: null, and an empty top list.
+            "logits": [float(v) for v in pred.logits] if pred.logits.size else None,
             "top": [{"index": i, "name": n, "score": float(s)} for i, n, s in pred.top],
         }
         if pred.embedding is not None:
             rec["embedding"] = [float(v) for v in pred.embedding]
         records.append(rec)
         if not args.json:
-            tops = ", ".join(f"{n} {s:.3f}" for _, n, s in pred.top)
+            tops = ", ".join(f"{n} {s:.3f}" for _, n, s in pred.top) or "embedding-only model, no classes"
             note = "" if prep.face.aligned else f"  [{prep.message}]"
             print(f"{path.name}: {tops}{note}")
 

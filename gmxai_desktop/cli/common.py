@@ -47,14 +47,14 @@ def add_model_options(parser: argparse.ArgumentParser, required: bool = True) ->
         "--model",
         required=required,
         metavar="CKPT",
-        help="checkpoint file (state_dict .pt/.pth or TorchScript), or 'demo' / 'demo-imbalanced' "
-        "for the bundled demo models",
+        help="checkpoint file (state_dict .pt/.pth, TorchScript, GestaltMatcher-Arc .pth/.onnx), a model "
+        "folder (an ensemble), or 'demo' / 'demo-imbalanced' for the bundled demo models",
     )
     g.add_argument(
         "--arch",
         metavar="NAME",
-        help="force the adapter: gestaltmatcher-v1, torchvision:<arch> (e.g. torchvision:resnet50) "
-        "or torchscript; by default it is detected from the checkpoint",
+        help="force the adapter: gestaltmatcher-v1, torchvision:<arch> (e.g. torchvision:resnet50), "
+        "torchscript or gestaltmatcher-arc; by default it is detected from the checkpoint",
     )
     g.add_argument(
         "--classes",
@@ -158,3 +158,14 @@ def methods_and_params(args: argparse.Namespace) -> tuple[list[str], dict[str, d
     """Parsed ``--methods``/``--param``; an empty optional ``--methods`` gives no methods."""
     methods = parse_methods(args.methods) if (args.methods or "").strip() else []
     return methods, parse_params(args.param, methods)
+
+
+def load_members_from_args(args: argparse.Namespace) -> list[tuple[str, ModelAdapter]]:
+    """(member id, adapter) pairs: every member of a model folder, or the one file as its member."""
+    from ..core.models.ensemble import load_ensemble, member_id_for
+
+    model = Path(str(args.model)).expanduser()
+    if model.is_dir():
+        ens = load_ensemble(model, classes=args.classes, device=args.device, trust_pickle=args.trust_pickle)
+        return [(m.id, m.adapter) for m in ens.members]
+    return [(member_id_for(model), load_model_from_args(args))]

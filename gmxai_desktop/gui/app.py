@@ -66,6 +66,7 @@ def create_window() -> MainWindow:
     eye-tracking fixations; HPO phenotype views; folder report, about and privacy; small screens)."""
     from .about import install_about_and_privacy
     from .annotations_integration import install_annotations
+    from .arc_integration import install_arc
     from .evaluate_view import install_evaluate
     from .folder_report import install_folder_report
     from .gaze_integration import install_gaze
@@ -77,6 +78,7 @@ def create_window() -> MainWindow:
     window = MainWindow()
     install_annotations(window)
     install_syndrome_views(window)
+    install_arc(window)
     install_evaluate(window)
     install_phenotype(window)
     install_gaze(window)

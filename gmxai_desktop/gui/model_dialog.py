@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (
 from .controller import ModelRequest
 
 AUTO = "Detect automatically"
-CHECKPOINT_FILTER = "Model checkpoints (*.pt *.pth *.pth.tar *.ckpt *.bin *.jit *.torchscript);;All files (*)"
+CHECKPOINT_FILTER = (
+    "Model files (*.pt *.pth *.onnx *.pth.tar *.ckpt *.bin *.jit *.torchscript);;All files (*)"
+)
 
 
 def architecture_choices() -> list[str]:
@@ -30,6 +32,7 @@ def architecture_choices() -> list[str]:
 
     return [
         "gestaltmatcher-v1",
+        "gestaltmatcher-arc",
         "torchscript",
         *(f"torchvision:{a}" for a in torchvision_zoo.classification_archs()),
     ]
@@ -42,21 +45,26 @@ class ModelDialog(QDialog):
         self.setMinimumWidth(520)
         layout = QVBoxLayout(self)
         intro = QLabel(
-            "Choose a trained classifier. GestaltMatcher v1 / DeepGestalt checkpoints, torchvision "
-            "classifiers and TorchScript files are recognised automatically. Type <i>demo</i> or "
-            "<i>demo-imbalanced</i> for the bundled demo models."
+            "Choose a trained model: GestaltMatcher v1 / DeepGestalt checkpoints, GestaltMatcher-Arc "
+            "files (.pth, .onnx) or a model folder (an ensemble), torchvision classifiers and "
+            "TorchScript files are recognised automatically, without running code from the file. "
+            "Type <i>demo</i> or <i>demo-imbalanced</i> for the bundled demo models."
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
         form = QFormLayout()
         self.path = QLineEdit()
         self.path.setObjectName("model-path")
-        self.path.setPlaceholderText("checkpoint file, or demo")
-        browse = QPushButton("Browse…")
+        self.path.setPlaceholderText("model file or folder, or demo")
+        browse = QPushButton("File…")
         browse.clicked.connect(lambda: self._browse(self.path, CHECKPOINT_FILTER, start_dir))
+        folder = QPushButton("Folder…")
+        folder.setToolTip("A model folder: upstream saved_models/ or one with gmxai-ensemble.json")
+        folder.clicked.connect(lambda: self._browse_folder(start_dir))
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
+        row.addWidget(folder)
         form.addRow("Model file", row)
         self.arch = QComboBox()
         self.arch.setObjectName("model-arch")
@@ -82,8 +90,8 @@ class ModelDialog(QDialog):
         form.addRow("Run on", self.device)
         self.trust = QCheckBox("Allow full unpickling (runs code stored in the file)")
         self.trust.setToolTip(
-            "Only for files from a source you trust. Needed for whole pickled models such as\n"
-            "GestaltMatcher-Arc's *_last_model.pth; ordinary weight files never need it."
+            "Only for files from a source you trust, and only for whole pickled models gmxai does\n"
+            "not recognise. GestaltMatcher-Arc's *_last_model.pth and weight files never need it."
         )
         form.addRow("", self.trust)
         layout.addLayout(form)
@@ -103,12 +111,18 @@ class ModelDialog(QDialog):
         if path:
             target.setText(path)
 
+    def _browse_folder(self, start_dir: str) -> None:
+        start = self.path.text() or start_dir
+        path = QFileDialog.getExistingDirectory(self, "Choose a model folder", start)
+        if path:
+            self.path.setText(path)
+
     def _accept(self) -> None:
         spec = self.path.text().strip()
         if not spec:
             self.error.setText("Choose a model file first.")
             return
-        if not spec.startswith("demo") and not Path(spec).is_file():
+        if not spec.startswith("demo") and not Path(spec).exists():
             self.error.setText(f"{Path(spec).name}: file not found.")
             return
         self.accept()

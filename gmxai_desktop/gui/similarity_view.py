@@ -56,6 +56,7 @@ class GalleryData:
     gallery: Any  # core.embeddings.Gallery
     thumbs: list[np.ndarray]  # uint8 RGB thumbnails, rows match the gallery
     align: str
+    variants: Any = None  # analysis.variants.VariantGallery: ensembles / Arc test-time augmentation
 
 
 @dataclass
@@ -64,6 +65,7 @@ class QueryData:
     embedding: np.ndarray
     x: Any  # preprocessed query tensor (1, C, H, W)
     face: np.ndarray  # uint8 RGB at model input size
+    variants: Any = None  # (V, D) per-variant embeddings when the gallery has them
 
 
 def _thumb(rgb: np.ndarray) -> np.ndarray:
@@ -180,7 +182,11 @@ class SimilarityView(QWidget):
         w.failed.connect(self._on_failed)
         w.cancelled.connect(self._on_cancelled)
         controller.folder_loaded.connect(lambda *_: self._invalidate(gallery=True))
-        controller.model_loaded.connect(lambda role, *_: role == "primary" and self._invalidate(gallery=True))
+        # A similarity view of the same network (arc_integration) keeps the gallery: same embeddings.
+        controller.model_loaded.connect(
+            lambda role, a: role == "primary" and not a.extra.get("scores_are_similarities")
+            and self._invalidate(gallery=True)
+        )
         controller.image_changed.connect(lambda *_: self._on_image())
         controller.overlay_changed.connect(lambda *_: self._render_pair())
 
@@ -235,17 +241,30 @@ class SimilarityView(QWidget):
         images = {p: c.labels.get(p) for p in c.paths}
         align = c.state.align
 
-        def run(job: Any) -> GalleryData:
-            from ..core.analysis.embeddings import embed_gallery
+        from ..core.analysis.variants import variants_for
 
-            gallery = embed_gallery(adapter, images, align=align, cache_dir=syndrome_cache_dir(), job=job)
+        variants = variants_for(adapter)
+
+        def run(job: Any) -> GalleryData:
+            from ..core.analysis.embeddings import Gallery, embed_gallery
+            from ..core.analysis.variants import embed_variant_gallery
+
+            vg = None
+            if len(variants) > 1:  # GestaltMatcher-Arc: members x flip x gray, as upstream ranks
+                vg = embed_variant_gallery(
+                    variants, images, align=align, cache_dir=syndrome_cache_dir(), job=job
+                )
+                gallery = Gallery(vg.paths, vg.labels, vg.embeddings[:, 0], adapter.model_id, vg.skipped)
+            else:
+                gallery = embed_gallery(adapter, images, align=align, cache_dir=syndrome_cache_dir(), job=job)
             thumbs = []
             for p in gallery.paths:
                 job.check()
                 thumbs.append(_thumb(_aligned(adapter, p, align)))
-            return GalleryData(gallery, thumbs, align)
+            return GalleryData(gallery, thumbs, align, vg)
 
-        self.status.setText(f"Embedding {len(images)} gallery images…")
+        each = f" ({len(variants)} encodings each)" if len(variants) > 1 else ""
+        self.status.setText(f"Embedding {len(images)} gallery images{each}…")
         self._submit("gallery", run, PRIORITY_COMPARE, "embedding gallery")
 
     def _submit_query(self) -> None:
@@ -253,7 +272,7 @@ class SimilarityView(QWidget):
         path, adapter = c.state.image, c.adapter
         if path is None or adapter is None or self.data is None:
             return
-        align = self.data.align
+        align, data = self.data.align, self.data
 
         def run(job: Any) -> QueryData:
             from ..core.analysis.similarity import embed_file
@@ -261,7 +280,12 @@ class SimilarityView(QWidget):
             job.check()
             emb, prepared = embed_file(adapter, Path(path), align=align)
             face = _fit(np.ascontiguousarray(prepared.face.image, dtype=np.uint8), adapter.input_size)
-            return QueryData(Path(path), emb, prepared.x, face)
+            per_variant = None
+            if data.variants is not None:
+                from ..core.analysis.variants import embed_aligned, variants_for
+
+                per_variant = embed_aligned(variants_for(adapter), [prepared.face.image])[0]
+            return QueryData(Path(path), emb, prepared.x, face, per_variant)
 
         self._submit("query", run, PRIORITY_EXPLAIN, "embedding query")
 
@@ -358,16 +382,28 @@ class SimilarityView(QWidget):
         if self.data is None or self.query is None or not len(self.data.gallery):
             return
         row = self.query_row()
-        self.matches = rank_matches(
-            self.query.embedding, self.data.gallery, top=int(self.top.value()),
-            per_syndrome=self.per_syndrome.isChecked(), exclude=() if row is None else (row,),
-        )
+        exclude = () if row is None else (row,)
+        if self.data.variants is not None and self.query.variants is not None:
+            from ..core.analysis.similarity import rank_by_distance
+            from ..core.analysis.variants import mean_cosine_distance
+
+            vg = self.data.variants
+            self.matches = rank_by_distance(
+                mean_cosine_distance(self.query.variants, vg.embeddings), vg.paths, vg.labels,
+                top=int(self.top.value()), per_syndrome=self.per_syndrome.isChecked(), exclude=exclude,
+            )
+        else:
+            self.matches = rank_matches(
+                self.query.embedding, self.data.gallery, top=int(self.top.value()),
+                per_syndrome=self.per_syndrome.isChecked(), exclude=exclude,
+            )
         self.list.blockSignals(True)
         self.list.clear()
         for m in self.matches:
             label = m.label or "unlabelled"
-            item = QListWidgetItem(_icon(self.data.thumbs[m.index]),
-                                   f"{m.rank}. {label}\ncosine {m.similarity:+.3f}\n{Path(m.path).name}")
+            score = f"distance {m.distance:.3f}" if m.distance is not None else f"cosine {m.similarity:+.3f}"
+            text = f"{m.rank}. {label}\n{score}\n{Path(m.path).name}"
+            item = QListWidgetItem(_icon(self.data.thumbs[m.index]), text)
             item.setToolTip(f"{Path(m.path).name}: {label}, cosine similarity {m.similarity:+.4f}")
             self.list.addItem(item)
         self.list.blockSignals(False)
@@ -375,9 +411,10 @@ class SimilarityView(QWidget):
         self.grid.set_face(q.face, q.face.shape[:2])
         kind = "syndromes" if self.per_syndrome.isChecked() else "images"
         self.grid.face_panel.set_title(f"<b>Query</b><br>{q.path.name}")
-        self.pair_label.setText(
-            f"Top {len(self.matches)} {kind} by cosine similarity. Select one to see why."
-        )
+        how = "cosine similarity"
+        if self.data.variants is not None:
+            how = f"mean cosine distance over {len(self.data.variants.keys)} encodings"
+        self.pair_label.setText(f"Top {len(self.matches)} {kind} by {how}. Select one to see why.")
         self.ranked.emit()
         if self.matches:
             self.list.setCurrentRow(0)
@@ -419,6 +456,11 @@ class SimilarityView(QWidget):
             sa, sb = float(pair.cells_a.sum()), float(pair.cells_b.sum())
             pq.set_title(f"<b>Query: share of similarity</b><br>Σ = {sa:+.4f} = cos {pair.cosine:+.4f}")
             pm.set_title(f"{head}Σ = {sb:+.4f} = cos {pair.cosine:+.4f}")
+        elif pair.method == "affine":
+            how = "exact decomposition through the affine head (7×7 cells plus a bias share)"
+            sa, sb = float(pair.cells_a.sum()), float(pair.cells_b.sum())
+            pq.set_title(f"<b>Query</b><br>Σ {sa:+.4f} + bias {pair.bias_a:+.4f} = cos {pair.cosine:+.4f}")
+            pm.set_title(f"{head}Σ {sb:+.4f} + bias {pair.bias_b:+.4f} = cos {pair.cosine:+.4f}")
         else:
             how = f"embedding Grad-CAM ({pair.normalization} norms)"
             pq.set_title(f"<b>Query</b><br>Grad-CAM of cos {pair.cosine:+.4f}")

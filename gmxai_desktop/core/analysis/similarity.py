@@ -47,7 +47,7 @@ from ..base.jobs import JobControl
 from ..models.base import ModelAdapter
 from .embeddings import Gallery, alignment_problem, require_embedding
 
-PairMethod = Literal["auto", "decomposition", "gradcam"]
+PairMethod = Literal["auto", "decomposition", "affine", "gradcam"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class Match:
     path: Path
     label: str | None
     similarity: float
+    distance: float | None = None  # mean cosine distance over variants (GestaltMatcher-Arc ranking)
 
 
 def cosine_similarities(query: np.ndarray, gallery: Gallery) -> np.ndarray:
@@ -110,6 +111,39 @@ def rank_matches(
     return out
 
 
+def rank_by_distance(
+    distances: np.ndarray,
+    paths: Sequence[Path],
+    labels: Sequence[str | None],
+    *,
+    top: int = 10,
+    per_syndrome: bool = False,
+    exclude: Sequence[int] = (),
+) -> list[Match]:
+    """Upstream Arc ranking: ascending mean cosine distance; ``similarity`` is 1 - distance.
+
+    ``per_syndrome`` keeps each label's nearest image only (a syndrome's distance is its nearest
+    image's), exactly as :func:`rank_matches` does for similarities.
+    """
+    if top < 1:
+        raise ParameterError(f"top must be at least 1 (got {top})")
+    order = np.argsort(np.asarray(distances, dtype=np.float64), kind="stable")
+    skip, seen, out = set(exclude), set(), []
+    for i in (int(j) for j in order):
+        if i in skip:
+            continue
+        label = labels[i]
+        if per_syndrome and label is not None:
+            if label in seen:
+                continue
+            seen.add(label)
+        d = float(distances[i])
+        out.append(Match(len(out) + 1, i, Path(paths[i]), label, 1.0 - d, d))
+        if len(out) == top:
+            break
+    return out
+
+
 def embed_file(adapter: ModelAdapter, path: Path, align: str = "auto"):  # -> (np.ndarray, PreparedImage)
     """Embedding of one query photo plus the prepared image (for overlays and pair maps).
 
@@ -135,7 +169,7 @@ def embed_file(adapter: ModelAdapter, path: Path, align: str = "auto"):  # -> (n
 class PairMaps:
     """Similarity maps for one pair of faces (a = query, b = match); see the module docstring."""
 
-    method: Literal["decomposition", "gradcam"]
+    method: Literal["decomposition", "affine", "gradcam"]
     layer: str
     cosine: float  # cosine similarity of the two embeddings, float64 arithmetic
     cells_a: np.ndarray  # (h, w) float64, feature resolution
@@ -144,6 +178,8 @@ class PairMaps:
     map_b: np.ndarray
     pairwise: np.ndarray | None = None  # (h*w, h*w) float64 S[i, j] (decomposition only)
     normalization: str = ""  # gradcam only: "detached" or "full"
+    bias_a: float | None = None  # affine only: the part of the cosine no position carries (biases)
+    bias_b: float | None = None
 
 
 class _Capture:
@@ -288,13 +324,24 @@ def similarity_maps(
     if job is not None:
         job.check()
     if method == "auto":
-        method = "decomposition" if adapter.embedding_is_spatial_mean else "gradcam"
+        from .arc_pairs import has_affine_head
+
+        if adapter.embedding_is_spatial_mean:
+            method = "decomposition"
+        else:
+            method = "affine" if has_affine_head(adapter) else "gradcam"
     if method == "decomposition":
         result = decomposition_maps(adapter, x_a, x_b, layer=layer)
+    elif method == "affine":
+        from .arc_pairs import affine_maps
+
+        result = affine_maps(adapter, x_a, x_b)
     elif method == "gradcam":
         result = gradcam_maps(adapter, x_a, x_b, layer=layer, normalization=normalization)
     else:
-        raise ParameterError(f"unknown similarity map method {method!r}; use auto, decomposition or gradcam")
+        raise ParameterError(
+            f"unknown similarity map method {method!r}; use auto, decomposition, affine or gradcam"
+        )
     if job is not None:
         job.report(1.0, "similarity maps")
     return result

@@ -63,6 +63,8 @@ def _check_input(adapter: ModelAdapter, x: torch.Tensor) -> None:
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
+    if logits.size == 0:  # an embedding-only network (GestaltMatcher-Arc's ONNX backbone)
+        return logits.astype(np.float32)
     z = logits.astype(np.float64)
     z = np.exp(z - z.max())
     return (z / z.sum()).astype(np.float32)
@@ -157,6 +159,11 @@ def explain(
     """
     plan = validate(adapter, methods, params)
     _check_input(adapter, x)
+    if adapter.num_classes == 0:
+        raise ParameterError(
+            f"the model {adapter.arch} has no classifier (it outputs an embedding only); explain a "
+            "similarity instead: to a gallery image or to a syndrome centroid"
+        )
     if target not in (None, "predicted"):
         # Names, indices and malformed specs fail here, before the model runs.
         resolve_targets(target, np.zeros(max(adapter.num_classes, 1)), adapter.class_names)
@@ -205,7 +212,9 @@ def explain(
         logits: np.ndarray = shared["_logits"]
         if not np.isfinite(logits).all():
             raise GmxaiError("the model produced NaN or infinite scores for this image")
-        probs = _softmax(logits)
+        # Similarity targets (targets.similarity_adapter) are cosines, not logits: report them as is.
+        similarity = bool(adapter.extra.get("scores_are_similarities"))
+        probs = logits.astype(np.float32) if similarity else _softmax(logits)
         if targets is None:
             targets = resolve_targets(target, logits, adapter.class_names)
 

@@ -122,3 +122,76 @@ def resolve_targets(
             )
         return [named]
     return [_by_name(text, class_names)]
+
+
+# ------------------------------------------------------------------------------------------------
+# Embedding targets: explain "why is this face near that one / near that syndrome?"
+
+
+class CosineHead(torch.nn.Module):
+    """Scores = cosine similarity of the network's embedding to fixed reference vectors.
+
+    Wrapping the network this way turns every attribution method (gradient, perturbation, CAM)
+    into an explainer of similarity: column k of the output is what target k explains. The
+    network is registered as ``net`` like :class:`~..models.base.LogitsOnly`, so CAM layer names
+    resolve the same way.
+    """
+
+    def __init__(self, net: torch.nn.Module, embedding_index: int | None, references: torch.Tensor) -> None:
+        super().__init__()
+        self.net = net
+        self.embedding_index = embedding_index
+        self.register_buffer("references", references)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        emb = out[self.embedding_index] if self.embedding_index is not None else out
+        emb = torch.flatten(emb, 1)
+        emb = emb / emb.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return emb @ self.references.T
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    v = np.asarray(vector, dtype=np.float64).reshape(-1)
+    norm = float(np.linalg.norm(v))
+    if not np.isfinite(v).all() or norm < 1e-12:
+        raise ParameterError("the reference embedding is zero or not finite; it cannot be a target")
+    return v / norm
+
+
+def syndrome_centroid(embeddings: np.ndarray, labels: Sequence[str | None], label: str) -> np.ndarray:
+    """The mean of that syndrome's L2-normalised gallery embeddings (not itself normalised)."""
+    rows = [i for i, lab in enumerate(labels) if lab == label]
+    if not rows:
+        known = sorted({lab for lab in labels if lab is not None})
+        raise ParameterError(f"no gallery image has the label {label!r}; labels: {', '.join(known[:10])}")
+    emb = np.asarray(embeddings, dtype=np.float64)[rows]
+    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    return emb.mean(axis=0)
+
+
+def similarity_adapter(adapter, references: Sequence[tuple[str, np.ndarray]]):  # type: ignore[no-untyped-def]
+    """A copy of ``adapter`` whose "classes" are similarity targets ``(name, reference embedding)``.
+
+    ``explain(similarity_adapter(a, [("similar to img3", e3)]), x, methods, target=0)`` gives every
+    method's map of the cosine similarity to ``e3``. The model id records the references, so cached
+    results for class logits and for similarities never mix.
+    """
+    import dataclasses
+    import hashlib
+
+    if not adapter.has_embedding:
+        raise ParameterError(f"the model {adapter.arch} has no embedding, so it cannot explain a similarity")
+    if not references:
+        raise ParameterError("no similarity target given")
+    refs = np.stack([unit(v) for _, v in references]).astype(np.float32)
+    head = CosineHead(adapter.net, adapter.embedding_index, torch.from_numpy(refs).to(adapter.device)).eval()
+    digest = hashlib.sha256(refs.tobytes()).hexdigest()[:12]
+    extra = dict(adapter.extra, scores_are_similarities=True)
+    return dataclasses.replace(
+        adapter,
+        model_id=f"{adapter.model_id}:similarity:{digest}",
+        logits_module=head,
+        class_names=[name for name, _ in references],
+        extra=extra,
+    )

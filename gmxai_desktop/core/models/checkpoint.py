@@ -38,6 +38,10 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
+class UnsafePickleError(CheckpointError):
+    """The file holds pickled objects beyond weights; a safe reader may still recognise them."""
+
+
 def check_file(path: Path) -> None:
     name = path.name
     if not path.exists():
@@ -49,7 +53,8 @@ def check_file(path: Path) -> None:
 
 
 def sniff(path: Path) -> str:
-    """``'torchscript'``, ``'zip'`` (torch.save since PyTorch 1.6) or ``'legacy'`` (older pickle).
+    """``'torchscript'``, ``'zip'`` (torch.save since PyTorch 1.6), ``'legacy'`` (older pickle) or
+    ``'onnx'`` (a protobuf, read as data by :mod:`.arc.onnx_reader`).
 
     Anything else is refused here, before a loader sees it, with a message saying what the file
     looks like instead (a photo chosen as the model is the usual mistake).
@@ -77,10 +82,7 @@ def sniff(path: Path) -> str:
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         raise CheckpointError(f"{path.name} is a WebP image, not a model checkpoint")
     if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and b"onnx" in _read_some(path)):
-        raise CheckpointError(
-            f"{path.name} is an ONNX model; gmxai needs gradients through the network, so export it "
-            "to TorchScript (torch.jit.trace) or give the PyTorch state_dict"
-        )
+        return "onnx"
     if path.suffix.lower() == ".safetensors":
         raise CheckpointError(f"{path.name} is a safetensors file; save it as a PyTorch state_dict (.pt)")
     raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (.pt/.pth state_dict or TorchScript)")
@@ -120,7 +122,7 @@ def read_checkpoint(path: Path, *, trust_pickle: bool) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Weights only load failed" in str(exc) and not trust_pickle:
-            raise CheckpointError(_pickle_refusal(path)) from None
+            raise UnsafePickleError(_pickle_refusal(path)) from None
         raise CheckpointError(
             f"{path.name} cannot be read as a PyTorch checkpoint ({_first_line(exc)})"
         ) from None
