@@ -71,11 +71,13 @@ def create_window() -> MainWindow:
     points (annotation tools, region metrics and figure export; composites and similar patients)."""
     from .annotations_integration import install_annotations
     from .main_window import MainWindow
+    from .model_comparison_view import install_model_comparison
     from .syndrome_integration import install_syndrome_views
 
     window = MainWindow()
     install_annotations(window)
     install_syndrome_views(window)
+    install_model_comparison(window)
     return window
 
 
