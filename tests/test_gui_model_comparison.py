@@ -33,7 +33,7 @@ def test_compare_with_demo_imbalanced_needs_no_configuration(qtbot, make_window,
     qtbot.waitUntil(lambda: {"primary", "compare"} <= set(cv.results) and not cv._active
                     and cv.results["compare"].complete, timeout=600_000)
     assert "demo-imbalanced" in str(win.controller.compare_adapter.source)
-    assert cv.mode.currentData() == "models" and win.tabs.currentWidget() is cv
+    assert cv.mode.currentData() == "agreement" and win.tabs.currentWidget() is cv
 
     first, second = cv.results["primary"], cv.results["compare"]
     box = cv.table_box

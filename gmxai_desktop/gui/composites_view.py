@@ -44,7 +44,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSplitter,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -202,6 +201,7 @@ class CompositesView(QWidget):
         self.mode.addItem("Composites", "rows")
         self.mode.addItem("Difference", "diff")
         self.mode.addItem("Models side by side", "models")
+        self.mode.addItem("Model agreement vs class size", "agreement")
         self.grid = _RowGrid()
         self.diff_grid = _RowGrid()
         self.diff_grid.fixed_columns = 3
@@ -230,7 +230,7 @@ class CompositesView(QWidget):
         # Two short rows instead of one long one: the controls must not set the window's width.
         for combo in (self.diff_a, self.diff_b, self.diff_against, self.diff_method, self.norm):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(12)
+            combo.setMinimumContentsLength(8)
         drow, drow2 = QHBoxLayout(), QHBoxLayout()
         for w in (QLabel("A"), self.diff_a, QLabel("minus"), self.diff_against, self.diff_b):
             drow.addWidget(w)
@@ -247,7 +247,7 @@ class CompositesView(QWidget):
         self.table_box = ModelComparisonBox(self._method_labels)
         self.table_box.class_clicked.connect(self.open_class)
         self.table_box.method.currentIndexChanged.connect(lambda *_: self._refresh_models())
-        self.table_box.hide()
+        self.compare_method = self.table_box.method  # shown in the top row, shared by both model pages
         self.models_note = QLabel("Load a comparison model (Analysis › Compare with demo-imbalanced) and "
                                   "compute to see both models' maps of each syndrome side by side.")
         self.models_note.setWordWrap(True)
@@ -268,19 +268,19 @@ class CompositesView(QWidget):
         ml.addWidget(self.models_note)
         ml.addWidget(_scrolling(self.models_grid), 1)
         self.stack.addWidget(models_page)
+        # A page of its own: at 1366x768 the table and the scatter are unreadable below a grid.
+        self.stack.addWidget(self.table_box)
         top = QHBoxLayout()
         top.addWidget(QLabel("Show"))
         top.addWidget(self.mode)
+        self.method_label = QLabel("method")
+        top.addWidget(self.method_label)
+        top.addWidget(self.compare_method)
         top.addStretch(1)
-        centre = QSplitter(Qt.Orientation.Vertical)
-        self.stack.setMinimumSize(2 * MIN_PANEL, MIN_PANEL + 60)
-        centre.addWidget(self.stack)
-        centre.addWidget(self.table_box)
-        centre.setStretchFactor(0, 3)
-        centre.setStretchFactor(1, 2)
+        self.stack.setMinimumSize(2 * MIN_PANEL, 150)
         right = QVBoxLayout()
         right.addLayout(top)
-        right.addWidget(centre, 1)
+        right.addWidget(self.stack, 1)
         right_box = QWidget()
         right_box.setLayout(right)
         outer = QHBoxLayout(self)
@@ -306,6 +306,7 @@ class CompositesView(QWidget):
         controller.overlay_changed.connect(lambda *_: self._rerender())
         self._fill_classes()
         self._fill_diff_b()
+        self._on_mode()
 
     # ---- selection helpers ------------------------------------------------------------------------
     def set_methods(self, names: list[str]) -> None:
@@ -651,12 +652,16 @@ class CompositesView(QWidget):
         )
 
     def _on_mode(self) -> None:
-        self.stack.setCurrentIndex(["rows", "diff", "models"].index(self.mode.currentData()))
+        mode = self.mode.currentData()
+        self.stack.setCurrentIndex(["rows", "diff", "models", "agreement"].index(mode))
+        self.method_label.setVisible(mode in ("models", "agreement"))
+        self.compare_method.setVisible(mode in ("models", "agreement"))
         self._refresh_diff()
+        self._refresh_table()
 
-    def show_model_comparison(self) -> None:
-        """Switch to the side-by-side view of the two models (the Analysis menu's entry point)."""
-        self.mode.setCurrentIndex(self.mode.findData("models"))
+    def show_model_comparison(self, page: str = "agreement") -> None:
+        """Show the two-model pages: ``agreement`` (table and scatter) or ``models`` (side by side)."""
+        self.mode.setCurrentIndex(self.mode.findData(page))
 
     def open_class(self, name: str) -> None:
         """Open one syndrome: model A's map, model B's map and their difference, large."""
@@ -714,7 +719,6 @@ class CompositesView(QWidget):
         from ..core.analysis.comparison import training_counts
 
         first, second = self.results.get(PRIMARY_ROLE), self.results.get(COMPARE_ROLE)
-        self.table_box.setVisible(second is not None or self.controller.compare_adapter is not None)
         if first is None or second is None or not first.complete or not first.methods:
             self.table_box.clear()
             return

@@ -23,7 +23,6 @@ from PySide6.QtGui import QAction, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QSplitter,
@@ -63,12 +62,15 @@ class AgreementScatter(pg.PlotWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
-        self.setMinimumSize(260, 200)
+        self.setMinimumSize(220, 120)
         self.setLogMode(x=True, y=False)
         self.setLabel("bottom", "training images of the syndrome, model B (log)")
         self.setLabel("left", "Spearman ρ, A vs B")
         self.setYRange(-1.05, 1.05)
         self.showGrid(x=True, y=True, alpha=0.3)
+        # Fixed 1-2-5 ticks: pyqtgraph's automatic log ticks overlap in a narrow plot.
+        self.getAxis("bottom").setTicks([[(math.log10(v), str(v)) for v in (1, 2, 5, 10, 20, 50, 100, 200,
+                                                                            500, 1000, 2000, 5000)]])
         self.getPlotItem().setMenuEnabled(False)
         self.scatter = pg.ScatterPlotItem(size=12, pen=pg.mkPen("k"), brush=pg.mkBrush(40, 110, 200, 200),
                                           hoverable=True, hoverSize=16)
@@ -119,19 +121,15 @@ class ModelComparisonBox(QGroupBox):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.table.setMinimumWidth(200)
+        self.table.setMinimumSize(200, 100)
         self.scatter = AgreementScatter()
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Method"))
-        top.addWidget(self.method)
-        top.addStretch(1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.scatter)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
         lay = QVBoxLayout(self)
-        lay.addLayout(top)
         lay.addWidget(self.note)
         lay.addWidget(split, 1)
         self._all: list[AgreementRow] = []
@@ -183,11 +181,12 @@ class ModelComparisonBox(QGroupBox):
 
             s, v = zip(*sized, strict=True)
             rho = spearman_rank_correlation(np.array([s], float), np.array([v], float))
-            trend = f" Across syndromes, class size vs agreement: Spearman {rho:+.2f}."
+            if math.isfinite(rho):
+                trend = f" Class size vs ρ across syndromes: Spearman {rho:+.2f}."
         self.note.setText(
-            f"{self.method_labels.get(method, method)}: Spearman ρ and top-10 % overlap of model A's and "
-            "model B's mean maps per syndrome (unrelated maps: ρ ≈ 0, overlap ≈ 10 %)." + trend
-            + " Click a point or a row to open that syndrome."
+            "Spearman ρ and top-10 % overlap of the two models' mean maps (unrelated maps: ρ ≈ 0, "
+            "overlap ≈ 10 %)." + trend + " Click a point or a row to open that syndrome; "
+            "Show › Models side by side shows every syndrome's maps."
         )
 
 
