@@ -90,6 +90,8 @@ class AgreementScatter(pg.PlotWidget):
             return
         xs = np.log10([p[0] for p in self.points])  # log mode: items take log10 coordinates
         self.scatter.setData(x=xs, y=[p[1] for p in self.points], data=[p[2] for p in self.points])
+        # Room on the right for the largest class's label, which is drawn right of its point.
+        self.setXRange(float(xs.min()) - 0.15, float(xs.max()) + 0.45, padding=0)
         for x, (_, y, name) in zip(xs, self.points, strict=True):
             label = pg.TextItem(name, color=(60, 60, 60), anchor=(0, 1))
             label.setPos(float(x), float(y))
@@ -126,8 +128,8 @@ class ModelComparisonBox(QGroupBox):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.scatter)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
         split.setChildrenCollapsible(False)
         lay = QVBoxLayout(self)
         lay.addWidget(self.note)
