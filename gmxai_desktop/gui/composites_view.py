@@ -248,6 +248,7 @@ class CompositesView(QWidget):
         self.table_box.class_clicked.connect(self.open_class)
         self.table_box.method.currentIndexChanged.connect(lambda *_: self._refresh_models())
         self.compare_method = self.table_box.method  # shown in the top row, shared by both model pages
+        self.compare_method.setMinimumContentsLength(16)
         self.models_note = QLabel("Load a comparison model (Analysis › Compare with demo-imbalanced) and "
                                   "compute to see both models' maps of each syndrome side by side.")
         self.models_note.setWordWrap(True)
