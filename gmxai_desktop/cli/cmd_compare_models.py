@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        methods_help="comma-separated attribution methods to compare, or 'all'")
     p.add_argument("--cache", metavar="DIR",
                    help="per-image results (aligned faces, logits, maps) for resuming (default: "
-                   "OUT/cache). It holds patient-derived data: choose its place accordingly")
+                   "OUT/.cache). It holds patient-derived data: choose its place accordingly")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run)
 
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if not labels:
         raise ParameterError(f"no labelled images in {images_dir}")
     out_dir = Path(args.out)
-    cache = Path(args.cache) if args.cache else out_dir / "cache"
+    cache = Path(args.cache) if args.cache else out_dir / ".cache"
     model_a = load_model_from_args(args)
     model_b = load_model(args.model_b, classes=args.classes_b, device=args.device,
                          trust_pickle=args.trust_pickle)
