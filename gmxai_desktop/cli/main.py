@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "train_demo",
     "evaluate",
     "composite",
+    "compare_models",
     "similar",
     "figure",
     "hpo_regions",

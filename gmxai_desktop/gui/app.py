@@ -71,6 +71,7 @@ def create_window() -> MainWindow:
     from .folder_report import install_folder_report
     from .gaze_integration import install_gaze
     from .main_window import MainWindow
+    from .model_comparison_view import install_model_comparison
     from .phenotype_integration import install_phenotype
     from .small_screen import install_small_screen_support
     from .syndrome_integration import install_syndrome_views
@@ -84,6 +85,7 @@ def create_window() -> MainWindow:
     install_gaze(window)
     install_folder_report(window)
     install_about_and_privacy(window)
+    install_model_comparison(window)
     install_small_screen_support(window)  # last: it manages the docks the others added
     return window
 

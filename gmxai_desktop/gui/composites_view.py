@@ -10,9 +10,13 @@ cancelled run resumes and a rerun with another option only computes what is miss
 Difference mode subtracts two maps after a unit-free normalisation (the same one the main
 window's difference view uses) and shows rank correlation and top-k overlap from
 :mod:`gmxai_desktop.core.analysis.metrics`. When a comparison model is loaded (e.g. ``demo-imbalanced``),
-its composites are computed too, and the per-class agreement table from
-:func:`gmxai_desktop.core.analysis.comparison.compare_composites` shows whether small classes explain less
-stably.
+its composites are computed too: "Models side by side" shows each syndrome's map of model A, of
+model B and their difference, and :class:`~.model_comparison_view.ModelComparisonBox` the
+per-syndrome agreement table and the agreement-vs-class-size scatter (the rows
+``gmxai compare-models`` writes), which show whether small classes are explained less stably.
+
+The grids keep every panel large enough to see the face (:data:`MIN_PANEL` pixels) and scroll
+rather than shrink, so the tab stays usable on a 1366×768 screen.
 """
 
 from __future__ import annotations
@@ -28,22 +32,18 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSplitter,
+    QScrollArea,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -51,12 +51,16 @@ from PySide6.QtWidgets import (
 from ..core.analysis.composites import ALL, CompositeResult, face_uint8
 from ..core.analysis.metrics import spearman_rank_correlation, topk_overlap
 from .display import DIFF_NORMALISATION_LABELS, DIFF_NORMALISATIONS, apply_sign, difference, render_maps
+from .model_comparison_view import ModelComparisonBox
 from .panels import FACE_PANEL, PanelGrid
 from .widgets import job_widgets
 from .worker import PRIORITY_COMPARE
 
 GENERIC_LABEL = "generic (all images)"
 PRIMARY_ROLE, COMPARE_ROLE = "primary", "compare"
+MIN_PANEL = 180
+"""Smallest panel side in the composite grids (pixels): below it a face is hard to read, so the grid
+scrolls instead of shrinking further."""
 
 
 def syndrome_cache_dir() -> Path:
@@ -97,6 +101,21 @@ class _RowGrid(PanelGrid):
     def best_columns(self, n: int, width: float, height: float) -> int:  # type: ignore[override]
         return max(1, min(self.fixed_columns, n))
 
+    def keep_readable(self) -> None:
+        """Grow the minimum size with the rows and columns, so the scroll area scrolls."""
+        n = len(self.panels())
+        cols = max(1, min(self.fixed_columns, n))
+        rows = math.ceil(n / cols)
+        self.setMinimumSize(cols * MIN_PANEL, rows * (MIN_PANEL + 30))
+
+
+def _scrolling(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(widget)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
 
 def _nice(name: str) -> str:
     return GENERIC_LABEL if name == ALL else name
@@ -119,7 +138,7 @@ class CompositesView(QWidget):
 
         self.controller = controller
         self.results: dict[str, CompositeResult] = {}
-        self.table_data: Any = None  # ComparisonTable
+        self.accuracy: dict[str, dict[str, float]] = {}  # role -> per-syndrome top-1 of that run
         self.last_values: dict[str, float] = {}
         self._token = 0
         self._active: set[CompositeJobKey] = set()
@@ -176,10 +195,14 @@ class CompositesView(QWidget):
         self.mode = QComboBox()
         self.mode.addItem("Composites", "rows")
         self.mode.addItem("Difference", "diff")
+        self.mode.addItem("Models side by side", "models")
+        self.mode.addItem("Model agreement vs class size", "agreement")
         self.grid = _RowGrid()
         self.diff_grid = _RowGrid()
         self.diff_grid.fixed_columns = 3
         self.diff_grid.set_panel_ids(["B", "D"])
+        self.models_grid = _RowGrid()
+        self.models_grid.fixed_columns = 4
 
         # ---- difference controls ---------------------------------------------------------------
         self.diff_a = QComboBox()
@@ -199,50 +222,61 @@ class CompositesView(QWidget):
         self.summary = QLabel(" ")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setWordWrap(True)
-        drow = QHBoxLayout()
-        for w in (QLabel("A"), self.diff_a, QLabel("minus"), self.diff_against, self.diff_b,
-                  QLabel("method"), self.diff_method, self.norm, self.percent):
+        # Two short rows instead of one long one: the controls must not set the window's width.
+        for combo in (self.diff_a, self.diff_b, self.diff_against, self.diff_method, self.norm):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
+        drow, drow2 = QHBoxLayout(), QHBoxLayout()
+        for w in (QLabel("A"), self.diff_a, QLabel("minus"), self.diff_against, self.diff_b):
             drow.addWidget(w)
+        for w in (QLabel("method"), self.diff_method, self.norm, self.percent):
+            drow2.addWidget(w)
         drow.addStretch(1)
+        drow2.addStretch(1)
         self.diff_controls = QWidget()
-        self.diff_controls.setLayout(drow)
+        dcl = QVBoxLayout(self.diff_controls)
+        dcl.setContentsMargins(0, 0, 0, 0)
+        dcl.addLayout(drow)
+        dcl.addLayout(drow2)
 
-        self.table = QTableView()
-        self.table_model = QStandardItemModel(0, 6, self)
-        self.table.setModel(self.table_model)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.verticalHeader().hide()
-        self.table.setSortingEnabled(True)
-        self.table_note = QLabel(" ")
-        self.table_note.setWordWrap(True)
-        self.table_box = QGroupBox("Model 1 vs model 2: agreement per syndrome")
-        tl = QVBoxLayout(self.table_box)
-        tl.addWidget(self.table_note)
-        tl.addWidget(self.table)
-        self.table_box.hide()
+        self.table_box = ModelComparisonBox(self._method_labels)
+        self.table_box.class_clicked.connect(self.open_class)
+        self.table_box.method.currentIndexChanged.connect(lambda *_: self._refresh_models())
+        self.compare_method = self.table_box.method  # shown in the top row, shared by both model pages
+        self.compare_method.setMinimumContentsLength(16)
+        self.models_note = QLabel("Load a comparison model (Analysis › Compare with demo-imbalanced) and "
+                                  "compute to see both models' maps of each syndrome side by side.")
+        self.models_note.setWordWrap(True)
 
         self.stack = QStackedWidget()
-        self.stack.addWidget(self.grid)
+        self.stack.addWidget(_scrolling(self.grid))
         diff_page = QWidget()
         dl = QVBoxLayout(diff_page)
         dl.setContentsMargins(0, 0, 0, 0)
         dl.addWidget(self.diff_controls)
         dl.addWidget(self.summary)
-        dl.addWidget(self.diff_grid, 1)
+        dl.addWidget(_scrolling(self.diff_grid), 1)
+        self.diff_grid.setMinimumSize(3 * MIN_PANEL, MIN_PANEL + 30)
         self.stack.addWidget(diff_page)
+        models_page = QWidget()
+        ml = QVBoxLayout(models_page)
+        ml.setContentsMargins(0, 0, 0, 0)
+        ml.addWidget(self.models_note)
+        ml.addWidget(_scrolling(self.models_grid), 1)
+        self.stack.addWidget(models_page)
+        # A page of its own: at 1366x768 the table and the scatter are unreadable below a grid.
+        self.stack.addWidget(self.table_box)
         top = QHBoxLayout()
         top.addWidget(QLabel("Show"))
         top.addWidget(self.mode)
+        self.method_label = QLabel("method")
+        top.addWidget(self.method_label)
+        top.addWidget(self.compare_method)
         top.addStretch(1)
-        centre = QSplitter(Qt.Orientation.Vertical)
-        self.stack.setMinimumHeight(200)
-        centre.addWidget(self.stack)
-        centre.addWidget(self.table_box)
-        centre.setStretchFactor(0, 4)
-        centre.setStretchFactor(1, 1)
+        self.stack.setMinimumSize(2 * MIN_PANEL, 150)
         right = QVBoxLayout()
         right.addLayout(top)
-        right.addWidget(centre, 1)
+        right.addWidget(self.stack, 1)
         right_box = QWidget()
         right_box.setLayout(right)
         outer = QHBoxLayout(self)
@@ -268,6 +302,7 @@ class CompositesView(QWidget):
         controller.overlay_changed.connect(lambda *_: self._rerender())
         self._fill_classes()
         self._fill_diff_b()
+        self._on_mode()
 
     # ---- selection helpers ------------------------------------------------------------------------
     def set_methods(self, names: list[str]) -> None:
@@ -343,7 +378,7 @@ class CompositesView(QWidget):
         if c.compare_adapter is not None:
             roles.append((COMPARE_ROLE, c.compare_adapter))
         self.results.clear()
-        self.table_data = None
+        self.accuracy.clear()
         for i, (role, adapter) in enumerate(roles):
             key = CompositeJobKey(role, adapter.model_id, self._token)
             params = {m: c.state.param_overrides.get(m, {}) for m in methods}
@@ -369,11 +404,15 @@ class CompositesView(QWidget):
                 self._last_partial = now
                 self._relay.partial.emit(key, event.snapshot())
 
-        def run(job: Any) -> CompositeResult:
-            return compute_composites(
+        def run(job: Any) -> tuple[CompositeResult, dict[str, float]]:
+            from ..core.analysis.model_comparison import class_accuracy
+
+            result = compute_composites(
                 adapter, images, methods, params=params or None, cache_dir=cache, job=job,
                 on_image=on_image, unknown_labels="skip", **opts,
             )
+            # Reads the logits the run just cached: no model work, but file reads, so off the GUI thread.
+            return result, class_accuracy(adapter, images, cache, opts["align"])
 
         return run
 
@@ -415,6 +454,7 @@ class CompositesView(QWidget):
         if not self._mine(key):
             return
         self._done(key)
+        result, self.accuracy[key.role] = result
         self.results[key.role] = result
         skipped = f", {len(result.skipped)} unusable" if result.skipped else ""
         excluded = f", {len(result.excluded)} left out" if result.excluded else ""
@@ -460,6 +500,7 @@ class CompositesView(QWidget):
         self._fill_diff_choices()
         self._refresh_diff()
         self._refresh_table()
+        self._refresh_models()
 
     def _rows(self, res: CompositeResult) -> list[str]:
         chosen = set(self.selected_classes())
@@ -482,6 +523,7 @@ class CompositesView(QWidget):
                 ids.append(f"{cls}\x1f{FACE_PANEL}")
             ids.extend(f"{cls}\x1f{m}" for m in methods)
         self.grid.set_panel_ids(ids)
+        self.grid.keep_readable()
         if not rows:
             self.grid.set_face(None, None)
             self.grid.face_panel.set_title("<b>No composite</b><br>no images left for the chosen syndromes")
@@ -606,55 +648,80 @@ class CompositesView(QWidget):
         )
 
     def _on_mode(self) -> None:
-        self.stack.setCurrentIndex(0 if self.mode.currentData() == "rows" else 1)
+        mode = self.mode.currentData()
+        self.stack.setCurrentIndex(["rows", "diff", "models", "agreement"].index(mode))
+        self.method_label.setVisible(mode in ("models", "agreement"))
+        self.compare_method.setVisible(mode in ("models", "agreement"))
         self._refresh_diff()
+        self._refresh_table()
 
-    # ---- model comparison table -------------------------------------------------------------------
+    def show_model_comparison(self, page: str = "agreement") -> None:
+        """Show the two-model pages: ``agreement`` (table and scatter) or ``models`` (side by side)."""
+        self.mode.setCurrentIndex(self.mode.findData(page))
+
+    def open_class(self, name: str) -> None:
+        """Open one syndrome: model A's map, model B's map and their difference, large."""
+        self.diff_against.setCurrentIndex(self.diff_against.findData("model"))
+        if self.diff_a.findData(name) >= 0:
+            self.diff_a.setCurrentIndex(self.diff_a.findData(name))
+        method = self.table_box.method.currentData()
+        if method is not None and self.diff_method.findData(method) >= 0:
+            self.diff_method.setCurrentIndex(self.diff_method.findData(method))
+        self.mode.setCurrentIndex(self.mode.findData("diff"))
+
+    def _refresh_models(self) -> None:
+        """One row per syndrome: face, model A's map, model B's map, A − B (the table's method)."""
+        first, second = self.results.get(PRIMARY_ROLE), self.results.get(COMPARE_ROLE)
+        method = self.table_box.method.currentData()
+        grid = self.models_grid
+        if first is None or second is None or method is None:
+            grid.set_panel_ids([])
+            grid.set_face(None, None)
+            grid.face_panel.set_title("<b>Models side by side</b><br>needs a comparison model")
+            self.models_note.show()
+            return
+        self.models_note.hide()
+        rows = [c for c in self._rows(first) if second.counts.get(c) and method in second.maps.get(c, {})]
+        ids: list[str] = []
+        for i, cls in enumerate(rows):
+            if i:
+                ids.append(f"{cls}\x1f{FACE_PANEL}")
+            ids.extend(f"{cls}\x1f{k}" for k in ("A", "B", "D"))
+        grid.set_panel_ids(ids)
+        grid.keep_readable()
+        if not rows:
+            grid.set_face(None, None)
+            return
+        how, sign = self.norm.currentData(), self._overlay().sign_mode
+        label = self._method_labels.get(method, method)
+        grid_hw = first.maps[rows[0]][method].shape
+        for i, cls in enumerate(rows):
+            face = face_uint8(first.faces[cls])
+            fp = grid.face_panel if i == 0 else grid.panel(f"{cls}\x1f{FACE_PANEL}")
+            fp.set_face(face, grid_hw)
+            fp.set_title(f"<b>{cls}</b><br>{first.counts[cls]} faces")
+            d, na, nb = difference(first.maps[cls][method], second.maps[cls][method], how, sign)
+            pa, pb, pd = (grid.panel(f"{cls}\x1f{k}") for k in ("A", "B", "D"))
+            for p, m, title in ((pa, na, "model A"), (pb, nb, "model B"), (pd, d, "A − B")):
+                p.set_face(face, grid_hw)
+                p.set_map(m)
+                p.set_title(f"<b>{title}</b><br>{label}, {cls}")
+            for p, disp in zip((pa, pb), self._render([na, nb]), strict=True):
+                p.show_display(disp, sign)
+            pd.show_display(self._render([d], diverging=True, shared=False)[0], "signed")
+
+    # ---- model comparison table ----------------------------------------------------------------
     def _refresh_table(self) -> None:
-        from ..core.analysis.comparison import compare_composites, training_counts
-        from ..core.base.errors import GmxaiError
+        from ..core.analysis.comparison import training_counts
 
         first, second = self.results.get(PRIMARY_ROLE), self.results.get(COMPARE_ROLE)
-        method = self.diff_method.currentData()
-        if first is None or second is None or method is None or not first.complete:
-            self.table_box.setVisible(second is not None)
-            self.table_model.removeRows(0, self.table_model.rowCount())
-            self.table_data = None
+        if first is None or second is None or not first.complete or not first.methods:
+            self.table_box.clear()
             return
-        self.table_box.show()
-        counts = None
-        adapter = self.controller.compare_adapter
-        if adapter is not None:
-            counts = training_counts(adapter)
-        frac = float(self.percent.value()) / 100.0
-        try:
-            table = compare_composites(first, second, method, class_counts=counts, top_fraction=frac)
-        except GmxaiError:  # training counts that do not cover every class: use composite counts
-            table = compare_composites(first, second, method, top_fraction=frac)
-        self.table_data = table
-        headers = ["Syndrome", f"Class size ({table.size_source})", "Images model 1", "Images model 2",
-                   "Rank correlation ρ", f"Top {table.top_fraction:.0%} overlap"]
-        self.table_model.clear()
-        self.table_model.setHorizontalHeaderLabels(headers)
-        rows = list(table.rows) + ([table.generic] if table.generic else [])
-        for r in rows:
-            cells = [_nice(r.name), r.size, r.images_first, r.images_second,
-                     r.rank_correlation, r.top_overlap]
-            items = []
-            for j, v in enumerate(cells):
-                it = QStandardItem()
-                if j == 0:
-                    it.setText(str(v))
-                elif j >= 4:
-                    it.setText(_fmt(float(v), pct=j == 5))
-                else:
-                    it.setData(int(v), Qt.ItemDataRole.EditRole)
-                it.setEditable(False)
-                items.append(it)
-            self.table_model.appendRow(items)
-        label = self._method_labels.get(method, method)
-        self.table_note.setText(
-            f"{label}: does agreement between the two models depend on class size? Spearman of size vs ρ "
-            f"{_fmt(table.size_vs_rank_correlation)}, size vs overlap {_fmt(table.size_vs_top_overlap)} "
-            "(n/a with fewer than 3 syndromes)."
+        c = self.controller
+        self.table_box.set_results(
+            first, second,
+            train_a=training_counts(c.adapter) if c.adapter is not None else None,
+            train_b=training_counts(c.compare_adapter) if c.compare_adapter is not None else None,
+            top1_a=self.accuracy.get(PRIMARY_ROLE), top1_b=self.accuracy.get(COMPARE_ROLE),
         )

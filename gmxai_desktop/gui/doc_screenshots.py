@@ -5,8 +5,10 @@
 Writes ``main.png`` (the demo's default methods on the first face, crosshair on the left eye),
 ``difference.png`` (Integrated Gradients on the demo model minus the same method on
 ``demo-imbalanced``, with the agreement summary) and ``topk.png`` (Grad-CAM and Integrated
-Gradients for the three most probable classes). Settings go to a temporary folder, never to the
-user's configuration.
+Gradients for the three most probable classes) and ``comparison.png`` (Analysis › Compare with
+demo-imbalanced: Grad-CAM composites of both models side by side, the agreement table and the
+agreement-vs-class-size scatter). Settings go to a temporary folder, never to the user's
+configuration.
 """
 
 from __future__ import annotations
@@ -102,6 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     c.set_target("top:3")
     settle("the top-3 maps")
     shot("topk.png")
+
+    # 4. the class-imbalance study: both models' syndrome-wise maps, agreement vs class size
+    from .model_comparison_view import install_model_comparison
+    from .syndrome_integration import install_syndrome_views
+
+    action = install_model_comparison(win)
+    cv = install_syndrome_views(win).composites
+    cv.set_methods(["gradcam"])
+    action.trigger()
+    _wait(app, lambda: {"primary", "compare"} <= set(cv.results) and not cv._active, args.timeout,
+          "the model comparison")
+    shot("comparison.png")
     win.close()
     return 0
 

@@ -14,7 +14,10 @@ The recipe is chosen to finish in minutes on two CPU cores and to be reproducibl
 * deep supervision (:class:`DeepSupervision`): training-only classifiers on intermediate maps,
   which make a deep plain network learn small local changes several times faster;
 * bfloat16 autocast where the CPU has native bfloat16 (AVX512-BF16/AMX): twice as fast, weights
-  and BatchNorm statistics stay float32, so the saved state_dict is the upstream float32 format.
+  and BatchNorm statistics stay float32, so the saved state_dict is the upstream float32 format;
+* a CUDA GPU when there is one (``device="auto"``): the faces, the shuffling and the augmentation
+  stay on the CPU with the same random streams, only the network runs on the GPU, so a GPU run
+  trains on exactly the same batches (its weights differ in the last bits, as another CPU's do).
 
 Reproducibility: the same seed, thread count (``torch.set_num_threads``, default 2), precision
 and machine give bit-identical weights. Other thread counts or CPUs sum floating-point numbers in
@@ -41,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..base.atomic import atomic_write_bytes, atomic_write_text
+from ..base.device import pick_device
 from ..base.errors import ParameterError
 from ..base.jobs import JobControl
 from ..models.gm_v1 import INPUT_SIZE, GestaltMatcherV1
@@ -77,8 +81,10 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def bf16_supported() -> bool:
-    """Native bfloat16 matmul/conv on this CPU (otherwise bf16 autocast is emulated and slow)."""
+def bf16_supported(device: torch.device | None = None) -> bool:
+    """Native bfloat16 matmul/conv on this CPU or GPU (otherwise bf16 autocast is emulated and slow)."""
+    if device is not None and device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -118,7 +124,8 @@ def generate_inputs(counts: dict[str, int], seed: int, job: JobControl | None = 
 @torch.no_grad()
 def evaluate_model(model: GestaltMatcherV1, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> Evaluation:
     model.eval()
-    logits = torch.cat([model(x[i:i + batch])[0] for i in range(0, len(x), batch)]).float()
+    device = next(model.parameters()).device
+    logits = torch.cat([model(x[i:i + batch].to(device))[0].cpu() for i in range(0, len(x), batch)]).float()
     k = min(5, logits.shape[1])
     top = logits.topk(k, dim=1).indices
     pred = top[:, 0]
@@ -202,9 +209,10 @@ def train_demo_model(config: TrainConfig, job: JobControl | None = None,
     job = job or JobControl()
     assert cfg.per_class is not None
     counts = class_counts(cfg.per_class, cfg.imbalance)
+    device = pick_device(cfg.device)
     precision = cfg.precision
     if precision == "auto":
-        precision = "bf16" if bf16_supported() else "fp32"
+        precision = "bf16" if bf16_supported(device) else "fp32"
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
@@ -218,6 +226,8 @@ def train_demo_model(config: TrainConfig, job: JobControl | None = None,
         with torch.no_grad():
             _, taps = _forward_with_taps(model.eval(), x[:1])
         aux = DeepSupervision({i: t.shape[1] for i, t in taps.items()}, len(CLASS_NAMES))
+        model.to(device)
+        aux.to(device)
         params = list(model.parameters()) + list(aux.parameters())
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = max(1, len(x) // cfg.batch_size)
@@ -234,9 +244,9 @@ def train_demo_model(config: TrainConfig, job: JobControl | None = None,
             loss_sum, correct, seen = 0.0, 0, 0
             for b in range(steps_per_epoch):
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                xb, yb = _augment(x[idx], gen), y[idx]
+                xb, yb = _augment(x[idx], gen).to(device), y[idx].to(device)
                 opt.zero_grad(set_to_none=True)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                     logits, taps = _forward_with_taps(model, xb)
                     aux_logits = aux(taps)
                 loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
@@ -255,6 +265,8 @@ def train_demo_model(config: TrainConfig, job: JobControl | None = None,
             model.eval()
             if on_epoch is not None:
                 on_epoch(epoch + 1, model, stats)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         train_s = time.perf_counter() - t1
         model.eval()
         evaluation = None
@@ -266,8 +278,9 @@ def train_demo_model(config: TrainConfig, job: JobControl | None = None,
     finally:
         torch.set_num_threads(previous_threads)
     return TrainResult(
-        model=model, class_names=list(CLASS_NAMES), config=cfg, counts=counts, precision=precision,
+        model=model.cpu(), class_names=list(CLASS_NAMES), config=cfg, counts=counts, precision=precision,
         train_seconds=train_s, data_seconds=data_s, history=history, evaluation=evaluation,
+        extra={"device": str(device)},
     )
 
 
@@ -290,7 +303,7 @@ def metadata(result: TrainResult) -> dict[str, Any]:
         "data_seconds": round(result.data_seconds, 1),
         "train_seconds": round(result.train_seconds, 1),
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": cfg.threads,
-                    "torch": torch.__version__},
+                    "device": result.extra.get("device", "cpu"), "torch": torch.__version__},
         "gmxai_version": __version__,
         "history": result.history,
     }

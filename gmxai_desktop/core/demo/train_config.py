@@ -27,6 +27,7 @@ class TrainConfig:
     threads: int = 2
     precision: str = "auto"  # auto | bf16 | fp32
     eval_per_class: int = 50
+    device: str = "auto"  # auto (CUDA when present, else CPU) | cpu | cuda | cuda:N
 
     def resolved(self) -> TrainConfig:
         if self.variant not in VARIANTS:
