@@ -10,12 +10,13 @@ from .common import add_subcommand
 
 HELP = "train a demo model (GestaltMatcher v1 architecture) on synthetic faces"
 DESCRIPTION = """\
-Train a GestaltMatcher-v1-architecture network on freshly drawn synthetic phenotype faces, on a
-CUDA GPU when there is one, else on the CPU (the bundled demo took about 30 minutes on two idle
-cores). Writes FILE.pt (upstream float32 state_dict), FILE.classes.txt and FILE.json (seed,
-settings, training time, held-out accuracy on new faces drawn with seed+1). The same seed, --threads, --precision and machine give bit-identical weights. The
-bundled models were made with '--variant balanced --out resources/models/demo.pt' and '--variant
-imbalanced --out resources/models/demo-imbalanced.pt'.
+Train a GestaltMatcher-v1-architecture network on freshly drawn synthetic phenotype faces, on a CUDA
+GPU when there is one, else on the CPU (the bundled demo took about 30 minutes on two idle cores).
+Writes FILE.pt (upstream float32 state_dict), FILE.classes.txt and FILE.json (seed, settings,
+training time, held-out accuracy on new faces drawn with seed+1). The same seed, --threads,
+--precision and machine give bit-identical weights. The bundled models were made with '--variant
+balanced --out resources/models/demo.pt' and '--variant imbalanced --out resources/models/demo-
+imbalanced.pt'.
 """
 
 
