@@ -15,8 +15,8 @@ GPU when there is one, else on the CPU (the bundled demo took about 30 minutes o
 Writes FILE.pt (upstream float32 state_dict), FILE.classes.txt and FILE.json (seed, settings,
 training time, held-out accuracy on new faces drawn with seed+1). The same seed, --threads,
 --precision and machine give bit-identical weights. The bundled models were made with '--variant
-balanced --out resources/models/demo.pt' and '--variant imbalanced --out resources/models/demo-
-imbalanced.pt'.
+balanced --out resources/models/demo.pt' and '--variant imbalanced --out
+resources/models/demo-imbalanced.pt'.
 """
 
 
