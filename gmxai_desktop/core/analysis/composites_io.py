@@ -12,7 +12,7 @@ from ..base.errors import ParameterError
 from .composites import ALL, CompositeResult, face_uint8
 
 
-def _safe_dirname(name: str, used: set[str]) -> str:
+def safe_dirname(name: str, used: set[str]) -> str:
     """A folder name for a class: portable characters, never clashing (even case-insensitively)."""
     safe = "".join(ch if ch.isalnum() or ch in " ._-" else "_" for ch in name).strip(" .") or "class"
     candidate, n = safe, 2
@@ -38,7 +38,7 @@ def save_composites(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
-    dirs = {c: _safe_dirname(c, used) for c in result.classes}
+    dirs = {c: safe_dirname(c, used) for c in result.classes}
     dirs[ALL] = "_all"
     for cls, folder in dirs.items():
         if not result.counts.get(cls):

@@ -37,7 +37,8 @@ from ..base.errors import ParameterError
 from ..base.jobs import JobControl
 from ..models.base import ModelAdapter
 from .comparison import training_counts
-from .composites import CompositeResult, _safe_dirname, compute_composites, match_labels
+from .composites import CompositeResult, compute_composites, match_labels
+from .composites_io import safe_dirname
 from .embeddings import RecordCache, file_digest
 from .metrics import spearman_rank_correlation, topk_overlap
 
@@ -236,7 +237,7 @@ def write_comparison(result: ModelComparison, out_dir: Path, title: str = "") ->
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
-    folders = {c: _safe_dirname(c, used) for c in result.classes}
+    folders = {c: safe_dirname(c, used) for c in result.classes}
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
         for cls, folder in folders.items():
