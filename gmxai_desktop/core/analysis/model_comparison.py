@@ -42,7 +42,7 @@ from .composites_io import safe_dirname
 from .embeddings import RecordCache, file_digest
 from .metrics import spearman_rank_correlation, topk_overlap
 
-TOP_PERCENT = 10.0
+TOP_FRACTION = 0.10  # the top 10 % pixels (metrics.topk_overlap takes a fraction)
 CSV_COLUMNS = ("class", "method", "train_images_a", "train_images_b", "test_images", "spearman",
                "top10_overlap", "top1_a", "top1_b")
 
@@ -139,7 +139,7 @@ def agreement_rows(
                 train_images_b=None if train_b is None else train_b.get(cls),
                 test_images=min(int(first.counts[cls]), int(second.counts[cls])),
                 spearman=spearman_rank_correlation(a, b),
-                top10_overlap=topk_overlap(a, b, TOP_PERCENT),
+                top10_overlap=topk_overlap(a, b, TOP_FRACTION),
                 top1_a=None if top1_a is None else top1_a.get(cls),
                 top1_b=None if top1_b is None else top1_b.get(cls),
             ))
@@ -202,7 +202,7 @@ def plot_agreement(rows: Sequence[AgreementRow], title: str = "") -> bytes:
     axes = fig.subplots(1, 2)
     markers = "osD^v<>"
     for ax, key, label, chance in ((axes[0], "spearman", "Spearman ρ of the mean maps", 0.0),
-                                   (axes[1], "top10_overlap", "top-10 % overlap", TOP_PERCENT / 100)):
+                                   (axes[1], "top10_overlap", "top-10 % overlap", TOP_FRACTION)):
         for i, m in enumerate(methods):
             pts = sorted((r.train_images_b, getattr(r, key), r.class_name) for r in known if r.method == m)
             if not pts:
