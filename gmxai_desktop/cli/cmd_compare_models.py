@@ -13,8 +13,9 @@ from .common import (
     add_align_option,
     add_method_options,
     add_model_options,
+    checked_methods,
+    labelled_folder_from_args,
     load_model_from_args,
-    methods_and_params,
 )
 
 
@@ -84,20 +85,10 @@ def _without_interrupts(write: Callable[[], Any]) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.analysis.model_comparison import compare_models, write_comparison
-    from ..core.attribution.methods import get_method
-    from ..core.base.errors import ParameterError
-    from ..core.inputs.labels import read_labels
     from ..core.models import load_model
 
-    methods, params = methods_and_params(args)
-    for m in methods:
-        get_method(m).resolve_params(params.get(m))  # fail fast, before loading anything
-    images_dir = Path(args.images)
-    if not images_dir.is_dir():
-        raise ParameterError(f"--images {images_dir}: not a folder")
-    labels = read_labels(images_dir, Path(args.labels) if args.labels else None)
-    if not labels:
-        raise ParameterError(f"no labelled images in {images_dir}")
+    methods, params = checked_methods(args)
+    _images_dir, labels = labelled_folder_from_args(args)
     out_dir = Path(args.out)
     cache = Path(args.cache) if args.cache else out_dir / ".cache"
     model_a = load_model_from_args(args)

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 from ..core.base.jobs import JobControl
-from .common import add_method_options, add_subcommand, load_model_from_args, methods_and_params
+from .common import (
+    add_method_options,
+    add_subcommand,
+    checked_methods,
+    labelled_folder_from_args,
+    load_model_from_args,
+)
 
 HELP = "composite faces and syndrome-wise attribution maps"
 DESCRIPTION = """\
@@ -69,19 +75,9 @@ def _progress_printer() -> JobControl:
 def run(args: argparse.Namespace) -> int:
     from ..core.analysis.composites import ALL, compute_composites
     from ..core.analysis.composites_io import save_composites
-    from ..core.attribution.methods import get_method
-    from ..core.base.errors import ParameterError
-    from ..core.inputs.labels import read_labels
 
-    methods, params = methods_and_params(args)
-    for m in methods:
-        get_method(m).resolve_params(params.get(m))  # fail fast, before loading anything
-    images_dir = Path(args.images)
-    if not images_dir.is_dir():
-        raise ParameterError(f"--images {images_dir}: not a folder")
-    labels = read_labels(images_dir, Path(args.labels) if args.labels else None)
-    if not labels:
-        raise ParameterError(f"no labelled images in {images_dir}")
+    methods, params = checked_methods(args)
+    images_dir, labels = labelled_folder_from_args(args)
     adapter = load_model_from_args(args)
     job = _progress_printer()
     try:

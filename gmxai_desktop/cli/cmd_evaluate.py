@@ -7,7 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_method_options, add_subcommand, load_model_from_args, methods_and_params
+from .common import (
+    add_method_options,
+    add_subcommand,
+    checked_methods,
+    load_model_from_args,
+)
 
 HELP = "accuracy and localisation (pointing game, relevance mass) on a labelled folder"
 DESCRIPTION = """\
@@ -40,12 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.analysis.evaluate import evaluate, format_report
-    from ..core.attribution.methods import get_method
     from ..core.base.errors import ParameterError
     from ..core.base.jobs import JobControl
-    methods, params = methods_and_params(args)
-    for m in methods:
-        get_method(m).resolve_params(params.get(m))  # fail fast, before loading anything
+    methods, params = checked_methods(args)
     if methods and not args.masks:
         raise ParameterError("--methods needs --masks (the ground truth to score the maps against)")
     images = Path(args.images)

@@ -13,9 +13,7 @@ from typing import Any
 import numpy as np
 
 from .common import (
-    add_align_option,
-    add_method_options,
-    add_model_options,
+    add_subcommand,
     image_paths_from_args,
     load_model_from_args,
     methods_and_params,
@@ -26,18 +24,21 @@ DEFAULT_METRICS = "deletion,insertion,road,perturbation"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_subcommand(
+        sub,
         "faithfulness",
-        help="score attribution maps by deletion/insertion, ROAD, pixel perturbation and MPRT",
-        description="Evaluate how faithful attribution maps are to the model. Every run adds a "
+        run,
+        "score attribution maps by deletion/insertion, ROAD, pixel perturbation and MPRT",
+        "Evaluate how faithful attribution maps are to the model. Every run adds a "
         "uniformly random map ('random') as the chance baseline. With --out DIR it writes "
         "DIR/<image-stem>/<method>.npy (the evaluated map), DIR/curves.csv "
         "(image,method,metric,fraction,score), DIR/summary.json (mean and 95%% bootstrap CI per "
         "method and metric, rankings, win rate and Wilcoxon p against random) and DIR/summary.png.",
+        model=True,
+        align=True,
+        methods=True,
+        inputs=True,
     )
-    add_model_options(p)
-    add_align_option(p)
-    add_method_options(p)
     p.add_argument(
         "--metrics",
         default=DEFAULT_METRICS,
@@ -50,8 +51,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the random map, ROAD noise, MPRT")
     p.add_argument("--out", metavar="DIR", help="output folder")
     p.add_argument("--json", action="store_true", help="print one JSON object per image x method")
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    p.set_defaults(func=run)
 
 
 def _clean(value: Any) -> Any:

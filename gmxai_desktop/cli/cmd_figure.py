@@ -15,7 +15,12 @@ from typing import Any
 
 from ..core.base.errors import ParameterError
 from ..core.output.figure_spec import AnnotationFinder, FigureOptions, batch_file_names, figure_for_file
-from .common import add_subcommand, image_paths_from_args, load_model_from_args, methods_and_params
+from .common import (
+    add_subcommand,
+    checked_methods,
+    image_paths_from_args,
+    load_model_from_args,
+)
 from .runner import RunSummary, run_images
 
 HELP = "export a publication figure of attribution maps"
@@ -128,13 +133,10 @@ def _annotation_finder(spec: str, batch: bool) -> AnnotationFinder:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.analysis.region_metrics import compute_region_metrics, export_metrics_csv
-    from ..core.attribution.methods import get_method
     from ..core.output.figure import figure_format, save_figure
 
     _check_args(args)
-    methods, params = methods_and_params(args)
-    for m in methods:
-        get_method(m).resolve_params(params.get(m))  # fail fast, before loading the model
+    methods, params = checked_methods(args)
     if args.annotations and not Path(args.annotations).exists():
         raise ParameterError(f"--annotations: {args.annotations} does not exist")
     batch = _batch_mode(args)

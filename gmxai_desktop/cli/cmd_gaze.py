@@ -11,9 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import (
-    add_align_option,
-    add_method_options,
-    add_model_options,
+    add_subcommand,
     image_paths_from_args,
     load_model_from_args,
     methods_and_params,
@@ -21,20 +19,23 @@ from .common import (
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_subcommand(
+        sub,
         "gaze",
-        help="compare attribution maps with eye-tracking fixations",
-        description="Map each fixation through the image's own transform (EXIF orientation, face "
+        run,
+        "compare attribution maps with eye-tracking fixations",
+        "Map each fixation through the image's own transform (EXIF orientation, face "
         "alignment, resize) onto the model grid and score every method's map against it with the "
         "MIT saliency benchmark metrics (docs/gaze_metrics.md). Writes DIR/<image-stem>/<method>.npy, "
         "DIR/<image-stem>/fixations.csv (observer,x,y,duration_ms on the model grid), "
         "DIR/<image-stem>/fixation_density.npy, DIR/metrics.csv (per image x method x observer, "
         "observer 'all' pooled, plus the human leave-one-out ceiling and the centre-bias floor) and "
         "DIR/summary.png.",
+        model=True,
+        align=True,
+        methods=True,
+        inputs=True,
     )
-    add_model_options(p)
-    add_align_option(p)
-    add_method_options(p)
     g = p.add_argument_group("fixations")
     g.add_argument("--fixations", required=True, metavar="CSV",
                    help="fixation file: CSV image,observer,x,y[,duration_ms,t_ms] in photo pixels, a "
@@ -65,8 +66,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="IoU of the top Q %% of the map and of the density (default 10)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    p.set_defaults(func=run)
 
 
 def _pair(text: str, what: str) -> tuple[float, float]:

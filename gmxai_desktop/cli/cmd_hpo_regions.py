@@ -12,8 +12,9 @@ from .common import (
     add_align_option,
     add_method_options,
     add_model_options,
+    checked_methods,
+    labelled_folder_from_args,
     load_model_from_args,
-    methods_and_params,
 )
 
 
@@ -73,9 +74,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_model(args: argparse.Namespace) -> int:
     from ..core.analysis.composites import compute_composites
-    from ..core.attribution.methods import get_method
-    from ..core.base.errors import ParameterError
-    from ..core.inputs.labels import read_labels
     from ..core.phenotype.atlas import get_atlas
     from ..core.phenotype.expectations import (
         atlas_template_for,
@@ -84,17 +82,9 @@ def _run_model(args: argparse.Namespace) -> int:
         terms_for_classes,
     )
 
-    methods, params = methods_and_params(args)
-    methods = methods or ["gradcam"]
-    for m in methods:
-        get_method(m).resolve_params(params.get(m))
+    methods, params = checked_methods(args, default=["gradcam"])
     syndrome_map = read_syndrome_map(Path(args.syndromes)) if args.syndromes else None
-    images_dir = Path(args.images)
-    if not images_dir.is_dir():
-        raise ParameterError(f"--images {images_dir}: not a folder")
-    labels = read_labels(images_dir, Path(args.labels) if args.labels else None)
-    if not labels:
-        raise ParameterError(f"no labelled images in {images_dir}")
+    _images_dir, labels = labelled_folder_from_args(args)
     adapter = load_model_from_args(args)
     atlas = get_atlas(args.template or atlas_template_for(adapter.template, adapter.source))
     result = compute_composites(adapter, labels, methods, target=args.target, params=params, align=args.align)

@@ -169,3 +169,31 @@ def load_members_from_args(args: argparse.Namespace) -> list[tuple[str, ModelAda
         ens = load_ensemble(model, classes=args.classes, device=args.device, trust_pickle=args.trust_pickle)
         return [(m.id, m.adapter) for m in ens.members]
     return [(member_id_for(model), load_model_from_args(args))]
+
+
+def checked_methods(
+    args: argparse.Namespace, default: list[str] | None = None
+) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """``--methods``/``--param`` parsed and every parameter validated, so a typo fails at once,
+    before a model is loaded or a folder is read. ``default`` stands in for an empty ``--methods``."""
+    from ..core.attribution.methods import get_method
+
+    methods, params = methods_and_params(args)
+    methods = methods or list(default or [])
+    for m in methods:
+        get_method(m).resolve_params(params.get(m))
+    return methods, params
+
+
+def labelled_folder_from_args(args: argparse.Namespace) -> tuple[Path, dict]:
+    """``--images DIR`` and ``--labels CSV`` (default: labels.csv or class subfolders) read once,
+    the same way by every command that works per syndrome; an empty result is a user error."""
+    from ..core.inputs.labels import read_labels
+
+    images_dir = Path(args.images)
+    if not images_dir.is_dir():
+        raise ParameterError(f"--images {images_dir}: not a folder")
+    labels = read_labels(images_dir, Path(args.labels) if args.labels else None)
+    if not labels:
+        raise ParameterError(f"no labelled images in {images_dir}")
+    return images_dir, labels
