@@ -135,7 +135,7 @@ class GazeFeature(QObject):
             folder = self.controller.folder
             if folder is not None and Path(folder).resolve() == (demo / "images").resolve():
                 self.load(demo / "fixations.csv")
-                QTimer.singleShot(0, self.compute_folder)
+                self._study_after_first_maps()
             return
         self.reset_folder()
         try:
@@ -304,6 +304,21 @@ class GazeFeature(QObject):
         return out
 
     # ---- folder study ------------------------------------------------------------------------
+    def _study_after_first_maps(self) -> None:
+        """Start the demo's folder study once the current image's maps are on screen.
+
+        The worker runs one job at a time and a study job (one image, every method) takes seconds:
+        started while the first image is still being prepared, it would hold back the maps the user
+        is waiting for.
+        """
+        window = self.window
+
+        def start() -> None:
+            window.all_results_shown.disconnect(start)
+            QTimer.singleShot(0, self.compute_folder)
+
+        window.all_results_shown.connect(start)
+
     def compute_folder(self) -> None:
         c = self.controller
         if self.table is None or c.adapter is None or not self.keys:

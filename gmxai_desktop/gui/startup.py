@@ -71,7 +71,8 @@ def install_app_identity(app: Any) -> None:
 
 
 class Preloader(threading.Thread):
-    """Imports :data:`PRELOAD_MODULES` and builds the HPO index off the GUI thread."""
+    """Imports :data:`PRELOAD_MODULES` off the GUI thread (the HPO index is warmed on the worker
+    after the first maps, see ``warm_hpo_index``)."""
 
     def __init__(self) -> None:
         super().__init__(name="gmxai-preload", daemon=True)
@@ -81,9 +82,6 @@ class Preloader(threading.Thread):
         try:
             for name in PRELOAD_MODULES:
                 importlib.import_module(name)
-            from ..core.phenotype.hpo import face_index
-
-            face_index()
         except BaseException as exc:  # the main thread re-imports and reports it
             self.error = exc
 
