@@ -39,6 +39,14 @@ def arc_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"ens": ens, "images": images}
 
 
+def _open_ensemble(qtbot, win, folder: Path) -> None:
+    from gmxai_desktop.gui.controller import ModelRequest
+
+    win.controller.set_align("none")
+    with qtbot.waitSignal(win.controller.model_loaded, timeout=120_000):
+        win.controller.open_model(ModelRequest(str(folder)))
+
+
 def test_ensemble_in_the_app(qtbot, arc_data, make_window) -> None:
     from gmxai_desktop.core.analysis.similarity import rank_by_distance
     from gmxai_desktop.core.analysis.variants import (
@@ -47,16 +55,13 @@ def test_ensemble_in_the_app(qtbot, arc_data, make_window) -> None:
         variants_for,
     )
     from gmxai_desktop.gui.arc_integration import install_arc
-    from gmxai_desktop.gui.controller import ModelRequest
     from gmxai_desktop.gui.syndrome_integration import install_syndrome_views
 
     win = make_window(methods=["saliency"])
     views = install_syndrome_views(win)
     panel = install_arc(win)
     assert install_arc(win) is panel
-    win.controller.set_align("none")
-    with qtbot.waitSignal(win.controller.model_loaded, timeout=120_000):
-        win.controller.open_model(ModelRequest(str(arc_data["ens"])))
+    _open_ensemble(qtbot, win, arc_data["ens"])
     text = panel.info.text()
     assert "gestaltmatcher-arc" in text and "m0, m2" in text and "No code from the file was run" in text
     assert "Classes: 7 · embedding: 512-d" in text
@@ -110,9 +115,7 @@ def test_ensemble_member_maps(qtbot, arc_data, make_window) -> None:
     views = install_syndrome_views(win)
     view = install_ensemble_maps(win)
     assert install_ensemble_maps(win) is view
-    win.controller.set_align("none")
-    with qtbot.waitSignal(win.controller.model_loaded, timeout=120_000):
-        win.controller.open_model(ModelRequest(str(arc_data["ens"])))
+    _open_ensemble(qtbot, win, arc_data["ens"])
     assert [mid for mid, _ in view.members] == ["m0", "m2"]
     win.open_folder(arc_data["images"])
     wait_idle(qtbot, win, 120_000)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -78,20 +79,23 @@ class EnsembleMapsView(QWidget):
         self._token = 0
         self._active: EnsembleMapsKey | None = None
 
-        self.title = QLabel("<b>Ensemble members</b>")
+        # Narrow on purpose: the strip must not widen the window past a 1366-pixel laptop screen.
+        self.title = QLabel("<b>Members</b>")
         self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setToolTip("Each ensemble member's pair similarity map, their mean and their agreement")
         self.face = QComboBox()
         self.face.addItem("on the query", 0)
         self.face.addItem("on the match", 1)
         self.face.setToolTip("Which face of the pair the members' maps are drawn on")
         self.cancel_btn, self.progress, self.status = job_widgets("Select a match to compare the members.")
-        self.progress.setMaximumWidth(140)
-        self.status.setWordWrap(False)  # one line: the strip's height goes to the panels
+        self.progress.setMinimumWidth(40)
+        self.progress.setMaximumWidth(90)
+        self.status.setWordWrap(False)  # one line, cut when narrow (the full text is in its tooltip)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         head = QHBoxLayout()
         head.addWidget(self.title)
         head.addWidget(self.face)
-        head.addWidget(self.status, 1)
+        head.addStretch(1)
         head.addWidget(self.progress)
         head.addWidget(self.cancel_btn)
 
@@ -103,20 +107,25 @@ class EnsembleMapsView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setMaximumWidth(170)
-        self.table_caption = QLabel("Agreement (Spearman ρ)<br>of the members' maps")
+        self.table_caption = QLabel("Agreement (ρ)")
         self.table_caption.setTextFormat(Qt.TextFormat.RichText)
+        self.table_caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         agree = QVBoxLayout()
         agree.addWidget(self.table_caption)
         agree.addWidget(self.table, 1)
+        self.agreement_box = QWidget()
+        self.agreement_box.setLayout(agree)
+        self.agreement_box.setMaximumWidth(190)
         body = QHBoxLayout()
         body.addLayout(self.row, 1)
-        body.addLayout(agree)
+        body.addWidget(self.agreement_box)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 4, 0, 0)
         outer.addLayout(head)
+        outer.addWidget(self.status)  # a line of its own: errors must show however narrow the tab
         outer.addLayout(body, 1)
-        self.setMinimumHeight(220)
-        self.setMaximumHeight(260)
+        self.setMinimumHeight(150)  # shares the tab's height with the pair maps (see install)
+        self.setMaximumHeight(320)
 
         self.face.currentIndexChanged.connect(lambda *_: self.render())
         self.cancel_btn.clicked.connect(self.cancel)
@@ -147,6 +156,7 @@ class EnsembleMapsView(QWidget):
             panel.set_map(None)
             panel.set_face(None, None)
             panel.set_title("<br>")
+            panel.titles = None
         self.table.clearContents()
         self.status.setText("Select a match to compare the members.")
 
@@ -205,6 +215,7 @@ class EnsembleMapsView(QWidget):
             self._active = None
             self.cancel_btn.setEnabled(False)
             self.status.setText(message)
+            self.status.setToolTip(message)
 
     def _on_cancelled(self, key: Hashable) -> None:
         if self._mine(key):
@@ -234,7 +245,8 @@ class EnsembleMapsView(QWidget):
             # face. All panels share one scale, which the status line states.
             panel = ImagePanel(pid, show_colorbar=False)
             panel.graphics.removeItem(panel.colorbar)
-            panel.graphics.setMinimumSize(70, 70)
+            panel.graphics.setMinimumSize(56, 56)
+            panel.progress.setMinimumWidth(8)  # a progress bar's default minimum would set the width
             self.row.addWidget(panel, 1)
             self.panels[pid] = panel
 
@@ -255,38 +267,62 @@ class EnsembleMapsView(QWidget):
         disp = render_maps([*cells, mean], sign=ov.sign_mode, clip_percentile=ov.clip_percentile, shared=True,
                            cmap=ov.colormap, opacity=ov.opacity, fade_weak=ov.fade_weak,
                            upsample_to=face.shape[:2])
-        titles = [
-            (f"<b>{mid}</b> cos {m.cosine:+.3f}<br>bias {bias:+.3f}", m.method)
-            for mid, m, bias in zip(ens.members, ens.maps, biases, strict=True)
-        ]
-        mean_cos = float(np.mean([m.cosine for m in ens.maps]))
-        titles.append((f"<b>mean</b> {mean_cos:+.3f}<br>bias {np.mean(biases):+.3f}",
-                       "the cell-wise mean of the members' maps"))
-        for (pid, panel), raw, d, (title, tip) in zip(self.panels.items(), [*cells, mean], disp, titles,
-                                                      strict=True):
+        names = [*ens.members, MEAN]
+        coss = [*(m.cosine for m in ens.maps), float(np.mean([m.cosine for m in ens.maps]))]
+        shares = [*biases, float(np.mean(biases))]
+        for pid, raw, d, cos, bias in zip(names, [*cells, mean], disp, coss, shares, strict=True):
+            panel = self.panels[pid]
             panel.set_face(face, raw.shape)
             panel.set_map(raw)
             panel.show_display(d, ov.sign_mode)
-            panel.set_title(title, f"{pid}: {tip}. Cells plus bias share sum to the cosine.")
+            what = "the cell-wise mean of the members' maps" if pid == MEAN else f"member {pid}"
+            panel.setToolTip(f"{what}: cosine {cos:+.4f}, bias share {bias:+.4f} (cells + bias = cosine)")
+            panel.titles = [  # (first line's number, second line): full, then shorter (see _retitle)
+                (f" cos {cos:+.3f}", f"bias share {bias:+.3f}"),
+                (f" {cos:+.2f}", f"bias {bias:+.2f}"),
+                ("", f"cos {cos:+.2f}"),  # the bias share stays in the tooltip
+            ]
+        self._retitle()
         QTimer.singleShot(0, self._refit)  # new panels get their size only once laid out
         self._fill_table(ens.members, r.agreement_b if b else ens.agreement)
         who = "match" if b else "query"
-        self.table_caption.setText(f"Agreement (Spearman ρ)<br>of the members' {who} maps")
+        self.table_caption.setToolTip(f"Spearman rank correlation of the members' 7×7 maps on the {who} face")
         h, w = mean.shape
         lo, hi = disp[-1].vmin, disp[-1].vmax
-        self.status.setText(f"match {r.match.rank} · {h}×{w} cells · one colour scale, ±{max(-lo, hi):.3g}")
-        self.status.setToolTip(f"All panels share one colour scale: {lo:+.4g} to {hi:+.4g}")
+        self.status.setText(f"match {r.match.rank}, {h}×{w} cells, scale ±{max(-lo, hi):.3g}")
+        self.status.setToolTip(f"Match {r.match.rank}. One colour scale for all: {lo:+.4g} to {hi:+.4g}")
 
     def _refit(self) -> None:
         for panel in self.panels.values():
             if panel.grid_size is not None:
                 panel.view_box.autoRange(padding=0.01)
+        self._retitle()
 
-    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
-        super().resizeEvent(event)
-        QTimer.singleShot(0, self._refit)
+    def _retitle(self) -> None:
+        """Cosine and bias share in every title, in fewer characters when the panels are narrow."""
+        for panel in self.panels.values():
+            titles = getattr(panel, "titles", None)
+            if titles is None:
+                continue
+            bold, small = QFont(panel.title_label.font()), QFont(panel.title_label.font())
+            bold.setBold(True)
+            small.setPointSizeF(small.pointSizeF() / 1.2)  # what <small> does
+            fb, fs = QFontMetrics(bold), QFontMetrics(small)
+            room = panel.title_label.width() - 2
+            pid = panel.panel_id
+            for first, second in titles:
+                line1 = fb.horizontalAdvance(pid) + fs.horizontalAdvance(first)
+                if max(line1, fs.horizontalAdvance(second)) <= room:
+                    break
+            panel.set_title(f"<b>{pid}</b><small>{first}<br>{second}</small>", panel.toolTip())
 
     def _fill_table(self, ids: list[str], agreement: np.ndarray) -> None:
+        # Wide enough for "+0.00" in every column, however narrow the tab.
+        cell = self.table.fontMetrics().horizontalAdvance("+0.00") + 14
+        self.agreement_box.setMinimumWidth(min(190, cell * (len(ids) + 1) + 8))
+        row = self.table.fontMetrics().height() + 6
+        self.table.verticalHeader().setMinimumSectionSize(row)
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + row * len(ids) + 4)
         self.table.setRowCount(len(ids))
         self.table.setColumnCount(len(ids))
         self.table.setHorizontalHeaderLabels(ids)
@@ -310,6 +346,6 @@ def install_ensemble_maps(window: Any) -> EnsembleMapsView | None:
     if similarity is None:
         return None
     view = EnsembleMapsView(window.controller, similarity)
-    similarity.pair_area.addWidget(view)
+    similarity.pair_area.addWidget(view, 1)  # an equal share of the height with the pair maps
     setattr(window, _ATTR, view)
     return view
