@@ -67,6 +67,7 @@ def create_window() -> MainWindow:
     from .about import install_about_and_privacy
     from .annotations_integration import install_annotations
     from .arc_integration import install_arc
+    from .ensemble_maps_view import install_ensemble_maps
     from .evaluate_view import install_evaluate
     from .folder_report import install_folder_report
     from .gaze_integration import install_gaze
@@ -80,6 +81,7 @@ def create_window() -> MainWindow:
     install_annotations(window)
     install_syndrome_views(window)
     install_arc(window)
+    install_ensemble_maps(window)  # after install_syndrome_views: it sits in Similar patients
     install_evaluate(window)
     install_phenotype(window)
     install_gaze(window)

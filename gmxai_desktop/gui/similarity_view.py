@@ -162,6 +162,7 @@ class SimilarityView(QWidget):
         right = QVBoxLayout()
         right.addWidget(self.pair_label)
         right.addWidget(self.grid, 1)
+        self.pair_area = right  # extension point: views below the pair maps (ensemble_maps_view)
         right_box = QWidget()
         right_box.setLayout(right)
         split = QSplitter()
@@ -418,6 +419,11 @@ class SimilarityView(QWidget):
         self.ranked.emit()
         if self.matches:
             self.list.setCurrentRow(0)
+
+    @property
+    def shown_match(self) -> Any:
+        """The match whose pair maps are shown (None before the first): for views that follow it."""
+        return getattr(self, "_shown_match", None)
 
     def _on_row(self, row: int) -> None:
         if 0 <= row < len(self.matches):

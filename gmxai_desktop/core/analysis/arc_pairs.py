@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..base.errors import ParameterError
+from ..base.jobs import JobControl
 from ..models.base import ModelAdapter
 from .metrics import spearman_rank_correlation
 from .similarity import PairMaps, _embeddings_and_features, _upsample
@@ -105,12 +106,22 @@ class EnsemblePairMaps:
 
 
 def ensemble_pair_maps(
-    members: Sequence[tuple[str, ModelAdapter]], x_a: Sequence[torch.Tensor], x_b: Sequence[torch.Tensor]
+    members: Sequence[tuple[str, ModelAdapter]],
+    x_a: Sequence[torch.Tensor],
+    x_b: Sequence[torch.Tensor],
+    job: JobControl | None = None,
 ) -> EnsemblePairMaps:
-    """Pair maps per member (``x_a[i]``/``x_b[i]`` preprocessed for member i), their mean and agreement."""
+    """Pair maps per member (``x_a[i]``/``x_b[i]`` preprocessed for member i), their mean and agreement.
+
+    ``job`` reports one step per member and cancels between members (the app runs this on its worker).
+    """
     from .similarity import similarity_maps
 
-    maps = [similarity_maps(a, xa, xb) for (_, a), xa, xb in zip(members, x_a, x_b, strict=True)]
+    maps = []
+    for i, ((mid, a), xa, xb) in enumerate(zip(members, x_a, x_b, strict=True)):
+        if job is not None:
+            job.report(i / len(members), f"member {mid}")
+        maps.append(similarity_maps(a, xa, xb, job=job))
     shapes = {m.cells_a.shape for m in maps}
     if len(shapes) != 1:
         raise ParameterError(
