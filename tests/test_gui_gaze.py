@@ -128,4 +128,10 @@ def test_demo_folder_loads_the_bundled_fixations(qtbot, make_window):
     feature.on_folder_loaded(win.controller.paths, {})
     assert feature.source == demo_data_dir() / "fixations.csv"
     assert len(set(feature.keys.values())) == 56 and win.grid.panel(GAZE_PANEL) is not None
+    qtbot.wait(50)
+    assert not started  # the study waits for the first image's maps (one worker: they come first)
+    win.all_results_shown.emit()
     qtbot.waitUntil(lambda: bool(started))
+    win.all_results_shown.emit()  # later images do not start it again
+    qtbot.wait(50)
+    assert started == [True]
