@@ -292,11 +292,7 @@ class CompositesView(QWidget):
             combo.currentIndexChanged.connect(lambda *_: self._refresh_diff())
         self.diff_against.currentIndexChanged.connect(lambda *_: self._fill_diff_b())
         self.percent.valueChanged.connect(lambda *_: self._refresh_diff())
-        worker = controller.worker
-        worker.progress.connect(self._on_progress)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_cancelled)
+        controller.worker.listen(self)
         controller.folder_loaded.connect(lambda *_: self._fill_classes())
         controller.model_loaded.connect(lambda *_: self._on_models_changed())
         controller.overlay_changed.connect(lambda *_: self._rerender())

@@ -129,11 +129,7 @@ class EnsembleMapsView(QWidget):
 
         self.face.currentIndexChanged.connect(lambda *_: self.render())
         self.cancel_btn.clicked.connect(self.cancel)
-        w = controller.worker
-        w.progress.connect(self._on_progress)
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
+        controller.worker.listen(self)
         controller.model_loaded.connect(self._on_model)
         controller.image_changed.connect(lambda *_: self.clear())
         controller.overlay_changed.connect(lambda *_: self.render())

@@ -262,11 +262,7 @@ class EvaluateView(QWidget):
         self.preview_metric.currentIndexChanged.connect(lambda *_: self._refresh_preview())
         self.preview_image.currentIndexChanged.connect(lambda *_: self._refresh_preview())
         self.fraction.valueChanged.connect(self._on_fraction)
-        worker = controller.worker
-        worker.progress.connect(self._on_progress)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_cancelled)
+        controller.worker.listen(self)
         controller.model_loaded.connect(lambda *_: self._clear("The model changed: evaluate again."))
         self.set_methods(list(getattr(controller.state, "methods", []))[:4] or ["gradcam", "saliency"])
 

@@ -53,10 +53,7 @@ class FigureBatch(QObject):
     def start(self, paths: Sequence[Path], jobs: Sequence[Callable[[JobControl], Any]]) -> None:
         self._total, self._running = len(paths), True
         w = self._worker
-        w.progress.connect(self._on_progress)
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
+        w.listen(self)
         for i, (path, fn) in enumerate(zip(paths, jobs, strict=True)):
             key = FigureBatchKey(self._id, i, str(path))
             w.submit(key, fn, PRIORITY_FIGURE_BATCH, f"figure {i + 1} of {len(paths)}")

@@ -177,11 +177,7 @@ class SimilarityView(QWidget):
         self.top.valueChanged.connect(lambda *_: self.rank())
         self.per_syndrome.toggled.connect(lambda *_: self.rank())
         self.list.currentRowChanged.connect(self._on_row)
-        w = controller.worker
-        w.progress.connect(self._on_progress)
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
+        controller.worker.listen(self)
         controller.folder_loaded.connect(lambda *_: self._invalidate(gallery=True))
         # A similarity view of the same network (arc_integration) keeps the gallery: same embeddings.
         controller.model_loaded.connect(

@@ -98,6 +98,15 @@ class ComputeWorker(QObject):
             self._cond.notify()
             return True
 
+    def listen(self, owner: Any) -> None:
+        """Connect ``owner``'s ``_on_progress``, ``_on_finished``, ``_on_failed`` and
+        ``_on_cancelled`` slots to the job signals: the four handlers every view that runs jobs on
+        this worker has (each filters the keys it owns)."""
+        self.progress.connect(owner._on_progress)
+        self.finished.connect(owner._on_finished)
+        self.failed.connect(owner._on_failed)
+        self.cancelled.connect(owner._on_cancelled)
+
     def cancel_where(self, predicate: Callable[[Hashable], bool]) -> int:
         """Cancel queued and running jobs whose key matches; returns how many."""
         n = 0
