@@ -53,7 +53,7 @@ from ..core.analysis.metrics import spearman_rank_correlation, topk_overlap
 from .display import DIFF_NORMALISATION_LABELS, DIFF_NORMALISATIONS, apply_sign, difference, render_maps
 from .model_comparison_view import ModelComparisonBox
 from .panels import FACE_PANEL, PanelGrid
-from .widgets import job_widgets
+from .widgets import MethodChecklist, job_widgets
 from .worker import PRIORITY_COMPARE
 
 GENERIC_LABEL = "generic (all images)"
@@ -150,13 +150,7 @@ class CompositesView(QWidget):
         # ---- controls --------------------------------------------------------------------------
         self.classes = QListWidget()
         self.classes.setToolTip("Syndromes to show; the number is the images labelled with it")
-        self.methods = QListWidget()
-        for m in list_methods():
-            item = QListWidgetItem(m.label)
-            item.setData(Qt.ItemDataRole.UserRole, m.name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Unchecked)
-            self.methods.addItem(item)
+        self.methods = MethodChecklist()
         self.set_methods(list(controller.state.methods[:2]) or ["gradcam"])
         self.target = QComboBox()
         self.target.addItem("true syndrome", "true")
@@ -302,17 +296,10 @@ class CompositesView(QWidget):
 
     # ---- selection helpers ------------------------------------------------------------------------
     def set_methods(self, names: list[str]) -> None:
-        for i in range(self.methods.count()):
-            item = self.methods.item(i)
-            on = item.data(Qt.ItemDataRole.UserRole) in names
-            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self.methods.set_checked(names)
 
     def selected_methods(self) -> list[str]:
-        return [
-            self.methods.item(i).data(Qt.ItemDataRole.UserRole)
-            for i in range(self.methods.count())
-            if self.methods.item(i).checkState() == Qt.CheckState.Checked
-        ]
+        return self.methods.checked()
 
     def selected_classes(self) -> list[str]:
         return [

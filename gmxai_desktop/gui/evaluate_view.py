@@ -30,8 +30,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QSlider,
@@ -43,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .widgets import MethodChecklist
 from .worker import PRIORITY_COMPARE
 
 SCOPES = (("current", "Current image"), ("folder", "Whole folder"))
@@ -112,14 +111,7 @@ class EvaluateView(QWidget):
         self.scope = QComboBox()
         for key, text in SCOPES:
             self.scope.addItem(text, key)
-        self.methods = QListWidget()
-        self.methods.setToolTip("Methods to evaluate; a random map is always added as the chance row")
-        for m in list_methods():
-            item = QListWidgetItem(m.label)
-            item.setData(Qt.ItemDataRole.UserRole, m.name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Unchecked)
-            self.methods.addItem(item)
+        self.methods = MethodChecklist("Methods to evaluate; a random map is always added as the chance row")
         self.metric_boxes: dict[str, QCheckBox] = {}
         metrics_box = QGroupBox("Metrics")
         mlay = QVBoxLayout(metrics_box)
@@ -268,14 +260,10 @@ class EvaluateView(QWidget):
 
     # ---- selection -----------------------------------------------------------------------------
     def set_methods(self, names: list[str]) -> None:
-        for i in range(self.methods.count()):
-            item = self.methods.item(i)
-            on = item.data(Qt.ItemDataRole.UserRole) in names
-            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self.methods.set_checked(names)
 
     def selected_methods(self) -> list[str]:
-        return [self.methods.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.methods.count())
-                if self.methods.item(i).checkState() == Qt.CheckState.Checked]
+        return self.methods.checked()
 
     def selected_metrics(self) -> list[str]:
         return [k for k, cb in self.metric_boxes.items() if cb.isChecked()]

@@ -12,6 +12,8 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -85,3 +87,34 @@ def job_widgets(idle_text: str) -> tuple[QPushButton, QProgressBar, QLabel]:
 
 
 __all__ = ["check_box", "combo_box", "job_widgets", "spin_box"]
+
+
+class MethodChecklist(QListWidget):
+    """Every registered attribution method as a checkable row (label shown, registry name kept), for
+    views that run several methods over a folder (composites, faithfulness)."""
+
+    def __init__(self, tip: str = "") -> None:
+        super().__init__()
+        from ..core.attribution.methods import list_methods
+
+        if tip:
+            self.setToolTip(tip)
+        for m in list_methods():
+            item = QListWidgetItem(m.label)
+            item.setData(Qt.ItemDataRole.UserRole, m.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            self.addItem(item)
+
+    def set_checked(self, names: list[str]) -> None:
+        for i in range(self.count()):
+            item = self.item(i)
+            on = item.data(Qt.ItemDataRole.UserRole) in names
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    def checked(self) -> list[str]:
+        return [
+            self.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.count())
+            if self.item(i).checkState() == Qt.CheckState.Checked
+        ]
