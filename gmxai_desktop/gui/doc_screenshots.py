@@ -35,31 +35,40 @@ def _wait(app: object, condition: Callable[[], bool], timeout_s: float, what: st
         time.sleep(0.01)
 
 
+def demo_window(size: str, methods: list[str], tag: str) -> tuple[object, object]:
+    """(QApplication, shown application window) for a screenshot script: settings in a fresh
+    temporary folder (never the user's), ``size`` as ``WxH``, ``methods`` selected."""
+    width, height = (int(v) for v in size.split("x"))
+    os.environ["GMXAI_CONFIG_DIR"] = tempfile.mkdtemp(prefix=f"gmxai-{tag}-shots-")
+    limit_torch_threads()
+
+    from PySide6.QtWidgets import QApplication
+
+    from .app import create_window
+
+    app = QApplication.instance() or QApplication(["gmxai-desktop"])
+    win = create_window()
+    win.resize(width, height)
+    win.controller.set_methods(methods)
+    win._sync_controls()
+    win.show()
+    return app, win
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Regenerate the README screenshots from the bundled demo")
     p.add_argument("out", type=Path, help="output folder, e.g. docs/screenshots")
     p.add_argument("--size", default="1500x900")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each view")
     args = p.parse_args(argv)
-    width, height = (int(v) for v in args.size.split("x"))
-    os.environ["GMXAI_CONFIG_DIR"] = tempfile.mkdtemp(prefix="gmxai-doc-shots-")
-    limit_torch_threads()
-
     from PySide6.QtCore import QPointF
-    from PySide6.QtWidgets import QApplication
 
-    from .app import create_window
     from .controller import COMPARE, ModelRequest
     from .state import DEFAULT_METHODS
 
-    app = QApplication.instance() or QApplication(["gmxai-desktop"])
     args.out.mkdir(parents=True, exist_ok=True)
-    win = create_window()
-    win.resize(width, height)
+    app, win = demo_window(args.size, list(DEFAULT_METHODS), "doc")
     c = win.controller
-    c.set_methods(list(DEFAULT_METHODS))
-    win._sync_controls()
-    win.show()
     complete = {"v": False}
     win.all_results_shown.connect(lambda: complete.__setitem__("v", True))
 

@@ -9,18 +9,16 @@ and ``gaze_folder.png`` (the folder table). Settings go to a temporary folder.
 
 from __future__ import annotations
 
-from .qtenv import limit_torch_threads, prepare_qt_environment
+from .qtenv import prepare_qt_environment
 
 prepare_qt_environment()
 
 import argparse  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from .doc_screenshots import _wait  # noqa: E402
+from .doc_screenshots import _wait, demo_window  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,22 +30,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="methods shown and studied (fast ones by default: the folder study computes "
                    "every method on all 56 faces)")
     args = p.parse_args(argv)
-    width, height = (int(v) for v in args.size.split("x"))
-    os.environ["GMXAI_CONFIG_DIR"] = tempfile.mkdtemp(prefix="gmxai-gaze-shots-")
-    limit_torch_threads()
-
-    from PySide6.QtWidgets import QApplication
-
-    from .app import create_window
-
-    app = QApplication.instance() or QApplication(["gmxai-desktop"])
     args.out.mkdir(parents=True, exist_ok=True)
-    win = create_window()
-    win.resize(width, height)
-    win.show()
+    app, win = demo_window(args.size, args.methods.split(","), "gaze")
     c, g = win.controller, win.gaze
-    c.set_methods(args.methods.split(","))
-    win._sync_controls()
     done = {"v": False}
     win.all_results_shown.connect(lambda: done.__setitem__("v", True))
     c.open_demo("demo")

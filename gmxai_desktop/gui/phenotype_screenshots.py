@@ -10,14 +10,12 @@ temporary folder, never to the user's configuration.
 
 from __future__ import annotations
 
-from .qtenv import limit_torch_threads, prepare_qt_environment
+from .qtenv import prepare_qt_environment
 
 prepare_qt_environment()
 
 import argparse  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -28,28 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="1366x768")
     p.add_argument("--timeout", type=float, default=600.0)
     args = p.parse_args(argv)
-    width, height = (int(v) for v in args.size.split("x"))
-    os.environ["GMXAI_CONFIG_DIR"] = tempfile.mkdtemp(prefix="gmxai-pheno-shots-")
-    limit_torch_threads()
-
-    from PySide6.QtWidgets import QApplication
-
-    from .app import create_window
-    from .doc_screenshots import _wait
+    from .doc_screenshots import _wait, demo_window
     from .phenotype_integration import install_phenotype
 
-    app = QApplication.instance() or QApplication(["gmxai-desktop"])
     args.out.mkdir(parents=True, exist_ok=True)
-    win = create_window()
-    win.resize(width, height)
+    app, win = demo_window(args.size, ["gradcam", "saliency"], "pheno")
     c = win.controller
-    c.set_methods(["gradcam", "saliency"])
-    win._sync_controls()
-    win.show()
-    feature = install_phenotype(win)
+    feature = install_phenotype(win)  # the window already has it: this returns the installed feature
     done = {"v": False}
     win.all_results_shown.connect(lambda: done.__setitem__("v", True))
-    tag = f"_{width}x{height}"
+    tag = f"_{args.size}"
 
     def shot(name: str) -> None:
         for _ in range(30):
