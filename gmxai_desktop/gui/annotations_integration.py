@@ -421,12 +421,7 @@ def install_annotations(window: Any) -> AnnotationsFeature:
         window.resizeDocks([feature.metrics_dock], [170], Qt.Orientation.Vertical)
     layer.selection_changed.connect(feature.show_regions_dock)
     layer.tool_changed.connect(feature.show_regions_dock)
-
-    def warm_after_first_maps() -> None:  # the worker is busy with the first maps until then
-        window.all_results_shown.disconnect(warm_after_first_maps)
-        warm_hpo_index(feature._calls)
-
-    window.all_results_shown.connect(warm_after_first_maps)
+    window.after_results_shown(lambda: warm_hpo_index(feature._calls))  # after the first maps
     if c.state.image is not None:  # installed after an image was opened
         feature.on_image_changed(c.state.image)
         entry = c.prepared_cache.get(c.state.prepare_key(c.adapter.model_id)) if c.adapter else None

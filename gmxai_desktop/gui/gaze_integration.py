@@ -311,13 +311,7 @@ class GazeFeature(QObject):
         started while the first image is still being prepared, it would hold back the maps the user
         is waiting for.
         """
-        window = self.window
-
-        def start() -> None:
-            window.all_results_shown.disconnect(start)
-            QTimer.singleShot(0, self.compute_folder)
-
-        window.all_results_shown.connect(start)
+        self.window.after_results_shown(lambda: QTimer.singleShot(0, self.compute_folder))
 
     def compute_folder(self) -> None:
         c = self.controller

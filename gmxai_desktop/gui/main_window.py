@@ -169,6 +169,19 @@ class MainWindow(WindowDocks, WindowMenus, WindowResults, QMainWindow):
         _geometry, state = self.settings.window_state()
         return state is not None and self.restoreState(state)
 
+    def after_results_shown(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once, the next time every panel of the current image is final.
+
+        For background work that should not take the one worker before the maps the user is
+        waiting for (a folder study, an index warm-up).
+        """
+
+        def once() -> None:
+            self.all_results_shown.disconnect(once)
+            fn()
+
+        self.all_results_shown.connect(once)
+
     def notify(self, text: str, msecs: int = 12000) -> None:
         """A transient message in the status bar."""
         self.statusBar().showMessage(text, msecs)
